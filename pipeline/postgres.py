@@ -1,0 +1,125 @@
+"""PostgreSQL I/O: connections, transactions, COPY, and load markers written with the data.
+
+A load marker (``ops.load_markers``) is written in the same transaction as the rows it stands
+for, so a crash leaves either both or neither: a rerun never doubles rows and never skips a load
+that did not commit (the pattern of ``luigi.contrib.postgres.CopyToTable``).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO, Any
+
+import luigi
+import psycopg2
+import psycopg2.extensions
+from psycopg2 import sql
+
+from config.settings import PostgresSettings, load_settings
+
+MARKER_TABLE_DDL = """
+CREATE TABLE IF NOT EXISTS ops.load_markers (
+    target_table text NOT NULL,
+    update_id    text NOT NULL,
+    rows_loaded  bigint NOT NULL,
+    loaded_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (target_table, update_id)
+)
+"""
+
+
+class PostgresError(RuntimeError):
+    """A PostgreSQL operation failed; the message names the operation and the server's reason."""
+
+
+def connect(settings: PostgresSettings | None = None) -> psycopg2.extensions.connection:
+    pg = settings or load_settings().postgres
+    try:
+        return psycopg2.connect(**pg.connect_kwargs())
+    except psycopg2.OperationalError as exc:
+        # psycopg2's message never contains the password; we add where we tried to connect.
+        raise PostgresError(
+            f"cannot connect to PostgreSQL {pg.user}@{pg.host}:{pg.port}/{pg.database}: "
+            f"{str(exc).strip()}"
+        ) from exc
+
+
+@contextmanager
+def transaction(
+    settings: PostgresSettings | None = None,
+) -> Iterator[psycopg2.extensions.cursor]:
+    """A cursor inside one transaction: committed on success, rolled back on any error."""
+    conn = connect(settings)
+    try:
+        with conn, conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()
+
+
+def ensure_marker_table(cur: psycopg2.extensions.cursor) -> None:
+    cur.execute("CREATE SCHEMA IF NOT EXISTS ops")
+    cur.execute(MARKER_TABLE_DDL)
+
+
+def marker_exists(cur: psycopg2.extensions.cursor, table: str, update_id: str) -> bool:
+    cur.execute("SELECT to_regclass('ops.load_markers') IS NOT NULL")
+    row = cur.fetchone()
+    if not row or not row[0]:
+        return False
+    cur.execute(
+        "SELECT 1 FROM ops.load_markers WHERE target_table = %s AND update_id = %s",
+        (table, update_id),
+    )
+    return cur.fetchone() is not None
+
+
+def write_marker(cur: psycopg2.extensions.cursor, table: str, update_id: str, rows: int) -> None:
+    cur.execute(
+        "INSERT INTO ops.load_markers (target_table, update_id, rows_loaded) VALUES (%s, %s, %s)"
+        " ON CONFLICT (target_table, update_id)"
+        " DO UPDATE SET rows_loaded = EXCLUDED.rows_loaded, loaded_at = now()",
+        (table, update_id, rows),
+    )
+
+
+def copy_csv(
+    cur: psycopg2.extensions.cursor,
+    table: str,
+    columns: Sequence[str],
+    source: IO[str] | IO[bytes],
+) -> int:
+    """``COPY table (columns) FROM STDIN`` of CSV with a header; returns the rows copied."""
+    schema, _, name = table.rpartition(".")
+    target = sql.Identifier(schema, name) if schema else sql.Identifier(name)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true)").format(
+        target, sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    )
+    cur.copy_expert(statement.as_string(cur), source, size=1 << 20)
+    return int(cur.rowcount)
+
+
+def rows_to_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> io.StringIO:
+    import csv
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    buffer.seek(0)
+    return buffer
+
+
+class PostgresMarkerTarget(luigi.Target):
+    """Exists once the load ``update_id`` into ``table`` has committed."""
+
+    def __init__(self, table: str, update_id: str, settings: PostgresSettings | None = None):
+        self.table = table
+        self.update_id = update_id
+        self.settings = settings
+
+    def exists(self) -> bool:
+        with transaction(self.settings) as cur:
+            return marker_exists(cur, self.table, self.update_id)
