@@ -23,6 +23,7 @@ import luigi
 
 from config.settings import load_settings
 from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
+from pipeline.tasks import PipelineTask
 from pipeline.postgres import (
     PostgresMarkerTarget,
     copy_csv,
@@ -71,7 +72,7 @@ class SmokeFile(luigi.ExternalTask):
         return luigi.LocalTarget(str(smoke_file(self.day)))
 
 
-class SmokeEventsToPostgres(luigi.Task):
+class SmokeEventsToPostgres(PipelineTask):
     """The day's events in ``ops.smoke_events``; the day's rows replaced, marker in the same
     transaction, so a rerun never doubles rows."""
 
@@ -96,10 +97,10 @@ class SmokeEventsToPostgres(luigi.Task):
             with self.input().open("r") as handle:
                 rows = copy_csv(cur, PG_TABLE, COLUMNS, handle)
             write_marker(cur, PG_TABLE, self.output().update_id, rows)
-        self.set_status_message(f"copied {rows} rows into {PG_TABLE}")
+        self.progress(f"copied {rows} rows into {PG_TABLE}", 100)
 
 
-class SmokeDailyToClickHouse(luigi.Task):
+class SmokeDailyToClickHouse(PipelineTask):
     """One row per day per category in ClickHouse ``ops.smoke_daily``, aggregated in PostgreSQL.
 
     The day's partition is dropped before the insert, so a rerun replaces the day exactly."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,10 +21,16 @@ from config.settings import SettingsError, load_settings
 from stack.servers import Server, StackError, all_servers, install_hint, is_root
 
 POLICY_RC = Path("/usr/sbin/policy-rc.d")
+# Command-line tools the project and its tests use beside the servers: command -> package.
+TOOLS = {
+    "psql": "postgresql-client",
+    "promtool": "prometheus",
+    "docker-compose": "docker-compose",
+}
 
 
 def missing_packages(servers: list[Server]) -> list[str]:
-    missing: list[str] = []
+    missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
     for server in servers:
         if server.debian_packages and server.executable() is None:
             missing.extend(server.debian_packages)

@@ -608,7 +608,7 @@ state_path = {h}/state.pickle
 record_task_history = true
 metrics_collector = prometheus
 retry_delay = 300
-retry_count = 1
+retry_count = 0
 remove_delay = 600
 worker_disconnect_delay = 60
 

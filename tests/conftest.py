@@ -1,0 +1,92 @@
+"""Test settings and the real servers.
+
+Tests run against the local stack's servers (``make test`` starts them; this file starts them too
+when pytest is run alone) but never touch the demo's data: PostgreSQL database
+``pipeline_test``, Redis db 15, ClickHouse databases prefixed ``t_``, and a runtime folder of
+their own. A server that does not answer fails the run; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_runtime = Path(tempfile.mkdtemp(prefix="pipeline-tests-"))
+
+# Set before any project module reads settings. The stack folder stays the demo's: the servers
+# are shared, the data is not.
+os.environ.update(
+    {
+        "PIPELINE_RUNTIME_DIR": str(_runtime),
+        "PIPELINE_STACK_DIR": str(ROOT / "var" / "stack"),
+        "PIPELINE_PG_DATABASE": "pipeline_test",
+        "PIPELINE_REDIS_DB": "15",
+        "PIPELINE_CH_DB_PREFIX": "t_",
+        # luigi.cfg's behaviour on a shorter clock (retry delay, keep-alive idle time).
+        "LUIGI_CONFIG_PATH": str(ROOT / "tests" / "luigi-test.cfg"),
+    }
+)
+
+from config.settings import POSTGRES_SCHEMAS, load_settings  # noqa: E402
+
+
+def _stack_up() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "stack", "up"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PIPELINE_RUNTIME_DIR": str(ROOT / "var")},
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"the local stack did not come up:\n{result.stdout}\n{result.stderr}")
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[None]:
+    """The local stack's servers, up and healthy, with the test databases created."""
+    _stack_up()
+    settings = load_settings()
+    import psycopg2
+
+    pg = settings.postgres
+    assert pg.database != "pipeline", "tests must never use the demo's database"
+    # Every session starts from empty test databases, so results never depend on an earlier run.
+    admin = psycopg2.connect(**{**pg.connect_kwargs(), "dbname": "pipeline"})
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {pg.database} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {pg.database}")
+    admin.close()
+    conn = psycopg2.connect(**pg.connect_kwargs())
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for schema in POSTGRES_SCHEMAS:
+            cur.execute(f"CREATE SCHEMA {schema}")
+    conn.close()
+
+    from config.settings import CLICKHOUSE_DATABASES
+    from pipeline.clickhouse import ClickHouse
+
+    assert settings.clickhouse.database_prefix, "tests must never use the demo's databases"
+    ch = ClickHouse()
+    for logical in CLICKHOUSE_DATABASES:
+        ch.execute("stack/drop_database", database=settings.clickhouse.database(logical))
+        ch.execute("stack/create_database", database=settings.clickhouse.database(logical))
+    yield
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh runtime folder (inbox, flags, archive, ...) for one test."""
+    monkeypatch.setenv("PIPELINE_RUNTIME_DIR", str(tmp_path))
+    load_settings().paths.ensure()
+    return tmp_path
