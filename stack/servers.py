@@ -199,7 +199,7 @@ class Server:
                 cwd=self.home,
                 env=self.env(),
                 start_new_session=True,
-                user=user,
+                **as_user(user),  # type: ignore[arg-type]
             )
         finally:
             log.close()
@@ -255,6 +255,13 @@ def tail(path: Path, lines: int = 15) -> str:
 
 def install_hint(packages: tuple[str, ...]) -> str:
     return f"run: sudo apt-get update && sudo apt-get install -y {' '.join(packages)}"
+
+
+def as_user(user: str | None) -> dict[str, object]:
+    """subprocess arguments to run as ``user`` with that user's group only (not root's)."""
+    if user is None:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
 def chown_tree(path: Path, user: str) -> None:
@@ -328,7 +335,13 @@ class Postgres(Server):
             if initdb is None:
                 raise StackError(f"postgres: initdb not found; {install_hint(self.debian_packages)}")
             cmd = [str(initdb), "-D", str(self.data), "-A", "trust", "-E", "UTF8", "--no-locale"]
-            out = subprocess.run(cmd, user=user, capture_output=True, text=True, check=False)
+            out = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                check=False,
+                **as_user(user),  # type: ignore[call-overload]
+            )
             if out.returncode != 0:
                 raise StackError(f"postgres: initdb failed:\n{out.stdout}\n{out.stderr}")
         hba = (
@@ -381,7 +394,7 @@ class Postgres(Server):
                 "-qAtX",
             ],
             input=sql,
-            user=self.run_as(),
+            **as_user(self.run_as()),  # type: ignore[call-overload]
             capture_output=True,
             text=True,
             check=False,
