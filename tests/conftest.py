@@ -34,16 +34,22 @@ os.environ.update(
     }
 )
 
-from config.settings import POSTGRES_SCHEMAS, load_settings  # noqa: E402
+from config.settings import CLICKHOUSE_DATABASES, load_settings  # noqa: E402
+
+
+TEST_ONLY = ("PIPELINE_PG_DATABASE", "PIPELINE_REDIS_DB", "PIPELINE_CH_DB_PREFIX")
 
 
 def _stack_up() -> None:
+    """`python -m stack up` exactly as `make stack-up` runs it (the demo's defaults)."""
+    env = {k: v for k, v in os.environ.items() if k not in TEST_ONLY}
+    env["PIPELINE_RUNTIME_DIR"] = str(ROOT / "var")
     result = subprocess.run(
         [sys.executable, "-m", "stack", "up"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "PIPELINE_RUNTIME_DIR": str(ROOT / "var")},
+        env=env,
         check=False,
     )
     if result.returncode != 0:
@@ -66,21 +72,15 @@ def stack() -> Iterator[None]:
         cur.execute(f"DROP DATABASE IF EXISTS {pg.database} WITH (FORCE)")
         cur.execute(f"CREATE DATABASE {pg.database}")
     admin.close()
-    conn = psycopg2.connect(**pg.connect_kwargs())
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        for schema in POSTGRES_SCHEMAS:
-            cur.execute(f"CREATE SCHEMA {schema}")
-    conn.close()
 
-    from config.settings import CLICKHOUSE_DATABASES
+    from pipeline.bootstrap import create_clickhouse_databases, create_postgres_schemas
     from pipeline.clickhouse import ClickHouse
 
     assert settings.clickhouse.database_prefix, "tests must never use the demo's databases"
-    ch = ClickHouse()
     for logical in CLICKHOUSE_DATABASES:
-        ch.execute("stack/drop_database", database=settings.clickhouse.database(logical))
-        ch.execute("stack/create_database", database=settings.clickhouse.database(logical))
+        ClickHouse().execute("stack/drop_database", database=settings.clickhouse.database(logical))
+    create_postgres_schemas(settings)
+    create_clickhouse_databases(settings)
     yield
 
 

@@ -1,0 +1,100 @@
+"""The crontab (every flow's schedule from the seeds) and the runner that executes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import shlex
+import time
+from pathlib import Path
+
+import luigi
+import pytest
+
+from pipeline.cron import DEFAULT_CRONTAB, CrontabError, Runner, parse_crontab
+
+PENDING = "#pending "
+
+
+def all_entries(include_pending: bool = True):
+    text = DEFAULT_CRONTAB.read_text()
+    if include_pending:
+        text = "\n".join(line.replace(PENDING, "", 1) for line in text.splitlines())
+    return parse_crontab(text)
+
+
+def by_task() -> dict[str, object]:
+    return {shlex.split(e.command)[3]: e for e in all_entries()}
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+def test_every_entry_is_a_luigi_command_and_live_ones_name_a_task_that_exists() -> None:
+    assert len(all_entries()) >= 7  # every flow of the seeds
+    for entry in all_entries():
+        argv = shlex.split(entry.command)
+        assert argv[:2] == ["luigi", "--module"] and argv[2].startswith("pipeline."), entry
+    for entry in all_entries(include_pending=False):
+        argv = shlex.split(entry.command)
+        module = importlib.import_module(argv[2])
+        task = getattr(module, argv[3])
+        assert issubclass(task, luigi.Task)
+
+
+def test_schedules_follow_the_seeds() -> None:
+    tasks = by_task()
+    monday = utc(2024, 6, 3, 12, 0)  # a Monday
+    # Sales: Tuesday 12:45 Moscow = 09:45 UTC.
+    assert tasks["SalesWeekly"].next_after(monday) == utc(2024, 6, 4, 9, 45)
+    # Reports at 11:00 Moscow.
+    assert tasks["MorningReports"].next_after(monday) == utc(2024, 6, 4, 8, 0)
+    # Telemetry mart at 02:00.
+    assert tasks["TelemetryMart"].next_after(monday) == utc(2024, 6, 3, 23, 0)
+    # Alerts every 15 minutes.
+    first = tasks["AlertCheck"].next_after(monday)
+    assert (first, tasks["AlertCheck"].next_after(first)) == (
+        utc(2024, 6, 3, 12, 15),
+        utc(2024, 6, 3, 12, 30),
+    )
+    # The inbox sweep runs every few minutes; activity daily.
+    sweep = tasks["ProcessInbox"].next_after(monday)
+    assert sweep - monday <= dt.timedelta(minutes=5)
+    assert tasks["ActivityDaily"].next_after(monday) - monday < dt.timedelta(days=1)
+
+
+def test_bad_lines_name_the_line() -> None:
+    with pytest.raises(CrontabError, match="crontab:2: invalid schedule"):
+        parse_crontab("# ok\n61 * * * * echo hi\n")
+    with pytest.raises(CrontabError, match="crontab:1: unknown time zone"):
+        parse_crontab("CRON_TZ=Mars/Olympus\n")
+    with pytest.raises(CrontabError, match="crontab:1: expected 5 schedule fields"):
+        parse_crontab("* * * * \n")
+
+
+def test_runner_passes_environment_and_never_stacks_a_running_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECRET_FROM_ENV", "kept")
+    entries = parse_crontab(
+        "GREETING=hello\n"
+        f"* * * * * echo $GREETING $SECRET_FROM_ENV >> {tmp_path}/out; sleep 1\n"
+    )
+    runner = Runner(entries, cwd=tmp_path)
+    first = runner.launch(entries[0])
+    assert first is not None
+    assert runner.launch(entries[0]) is None  # still running: skipped
+    first.wait(10)
+    time.sleep(0.1)
+    second = runner.launch(entries[0])
+    assert second is not None
+    second.wait(10)
+    assert (tmp_path / "out").read_text() == "hello kept\nhello kept\n"
+
+
+def test_due_respects_the_entry_time_zone() -> None:
+    entries = parse_crontab("CRON_TZ=Europe/Moscow\n45 12 * * 2 echo sales\n")
+    runner = Runner(entries)
+    assert runner.due(utc(2024, 6, 4, 9, 44), utc(2024, 6, 4, 9, 45)) == entries
+    assert runner.due(utc(2024, 6, 4, 9, 45), utc(2024, 6, 4, 12, 45)) == []
