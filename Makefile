@@ -39,7 +39,7 @@ stack-status: venv  ## each server, its port and health
 demo: stack-up  ## run the main job on the local stack and print where to look
 	$(PY) -m pipeline.demo
 
-test: stack-up  ## the whole suite, real servers included
+test: stack-up lint  ## the whole suite: lint, then every test on the real servers
 	$(PY) -m pytest -q
 
 test-unit: venv  ## only the tests that need no server

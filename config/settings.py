@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,7 +94,7 @@ class PostgresSettings:
     user: str
     password: str = field(repr=False)
 
-    def connect_kwargs(self) -> dict[str, object]:
+    def connect_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``psycopg2.connect``: never a DSN string that could be logged."""
         return {
             "host": self.host,

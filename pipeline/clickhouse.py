@@ -49,7 +49,9 @@ class ClickHouse:
                 self.settings.http_url, params=url_params, data=data, timeout=self.timeout
             )
         except requests.RequestException as exc:
-            raise ClickHouseError(f"{name}: ClickHouse at {self.settings.http_url} unreachable: {exc}") from exc
+            raise ClickHouseError(
+                f"{name}: ClickHouse at {self.settings.http_url} unreachable: {exc}"
+            ) from exc
         if response.status_code != 200:
             reason = response.text.strip().splitlines()[0] if response.text.strip() else ""
             raise ClickHouseError(f"{name}: HTTP {response.status_code}: {reason[:500]}")
@@ -84,10 +86,8 @@ def csv_chunks(rows: Iterable[Iterable[Any]], chunk_rows: int = 100_000) -> Iter
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    count = 0
-    for row in rows:
+    for count, row in enumerate(rows, start=1):
         writer.writerow(["\\N" if v is None else v for v in row])
-        count += 1
         if count % chunk_rows == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

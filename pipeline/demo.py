@@ -42,12 +42,17 @@ def main() -> int:
     print("\nWhere to look:")
     print(f"  luigid UI      {settings.monitoring.luigid_url}/static/visualiser/index.html")
     print(f"  Prometheus     {settings.monitoring.prometheus_url}/targets")
-    print(f"  PostgreSQL     {PG_TABLE}: {pg_rows} rows for {day}"
-          f"  (psql -h {pg.host} -p {pg.port} -U {pg.user} {pg.database})")
-    print(f"  ClickHouse     {settings.clickhouse.database('ops')}.smoke_daily for {day}:"
-          f"  (clickhouse-client --port {settings.clickhouse.port})")
+    print(
+        f"  PostgreSQL     {PG_TABLE}: {pg_rows} rows for {day}"
+        f"  (psql -h {pg.host} -p {pg.port} -U {pg.user} {pg.database})"
+    )
+    print(
+        f"  ClickHouse     {settings.clickhouse.database('ops')}.smoke_daily for {day}:"
+        f"  (clickhouse-client --port {settings.clickhouse.port})"
+    )
     for row in summary:
-        print(f"                 {row['category']:<8} events={row['events']:<6} amount={row['amount']}")
+        line = f"{row['category']:<8} events={row['events']:<6} amount={row['amount']}"
+        print(f"{'':17}{line}")
     print(f"  Runtime files  {settings.paths.runtime}")
     return 0
 

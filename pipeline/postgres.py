@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import Any, TextIO
 
 import luigi
 import psycopg2
@@ -89,7 +89,7 @@ def copy_csv(
     cur: psycopg2.extensions.cursor,
     table: str,
     columns: Sequence[str],
-    source: IO[str] | IO[bytes],
+    source: TextIO,
 ) -> int:
     """``COPY table (columns) FROM STDIN`` of CSV with a header; returns the rows copied."""
     schema, _, name = table.rpartition(".")

@@ -23,7 +23,6 @@ import luigi
 
 from config.settings import load_settings
 from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
-from pipeline.tasks import PipelineTask
 from pipeline.postgres import (
     PostgresMarkerTarget,
     copy_csv,
@@ -31,6 +30,7 @@ from pipeline.postgres import (
     transaction,
     write_marker,
 )
+from pipeline.tasks import PipelineTask
 
 CATEGORIES = ("alpha", "beta", "gamma", "delta")
 COLUMNS = ("event_id", "event_date", "category", "amount")

@@ -96,9 +96,7 @@ def status(servers: list[Server]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["up", "down", "status"])
-    parser.add_argument(
-        "--only", nargs="*", default=None, help="limit to these servers (by name)"
-    )
+    parser.add_argument("--only", nargs="*", default=None, help="limit to these servers (by name)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()

@@ -36,7 +36,6 @@ os.environ.update(
 
 from config.settings import CLICKHOUSE_DATABASES, load_settings  # noqa: E402
 
-
 TEST_ONLY = ("PIPELINE_PG_DATABASE", "PIPELINE_REDIS_DB", "PIPELINE_CH_DB_PREFIX")
 
 

@@ -55,7 +55,9 @@ class LocalServer:
         if data is None:
             response = requests.post(self.url, data=sql.encode(), timeout=60)
         else:
-            response = requests.post(self.url, params={"query": sql}, data=data.encode(), timeout=60)
+            response = requests.post(
+                self.url, params={"query": sql}, data=data.encode(), timeout=60
+            )
         assert response.status_code == 200, f"ClickHouse 18.16 refused:\n{sql}\n{response.text}"
         return response.text
 

@@ -95,7 +95,9 @@ def test_servers_have_healthchecks_volumes_and_wait_for_each_other() -> None:
     runner = SERVICES["runner"]
     assert runner["command"][:3] == ["python", "-m", "pipeline.cron"]
     for dependency, condition in runner["depends_on"].items():
-        expected = "service_completed_successfully" if dependency == "bootstrap" else "service_healthy"
+        expected = (
+            "service_completed_successfully" if dependency == "bootstrap" else "service_healthy"
+        )
         assert condition["condition"] == expected, dependency
     assert SERVICES["grafana"]["volumes"][0].startswith("./monitoring/grafana/provisioning")
 

@@ -78,8 +78,7 @@ def test_runner_passes_environment_and_never_stacks_a_running_entry(
 ) -> None:
     monkeypatch.setenv("SECRET_FROM_ENV", "kept")
     entries = parse_crontab(
-        "GREETING=hello\n"
-        f"* * * * * echo $GREETING $SECRET_FROM_ENV >> {tmp_path}/out; sleep 1\n"
+        f"GREETING=hello\n* * * * * echo $GREETING $SECRET_FROM_ENV >> {tmp_path}/out; sleep 1\n"
     )
     runner = Runner(entries, cwd=tmp_path)
     first = runner.launch(entries[0])

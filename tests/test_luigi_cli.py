@@ -43,7 +43,9 @@ def test_project_luigi_cfg_makes_failures_visible_to_cron() -> None:
     assert int(cfg["retcode"]["scheduling_error"]) > 0
     # The worker must outlive the gap between retries, or retries never happen.
     idle = cfg["worker"]["max_keep_alive_idle_duration"]
-    assert idle.endswith("minutes") and int(idle.split()[0]) * 60 > int(cfg["scheduler"]["retry_delay"])
+    assert idle.endswith("minutes") and int(idle.split()[0]) * 60 > int(
+        cfg["scheduler"]["retry_delay"]
+    )
 
 
 def test_a_failing_task_exits_non_zero() -> None:
@@ -78,7 +80,9 @@ def test_runs_appear_in_the_central_scheduler(stack: None, tmp_path: Path) -> No
     from config.settings import load_settings
 
     url = load_settings().monitoring.luigid_url
-    query = urllib.parse.quote(json.dumps({"status": "DONE", "upstream_status": "", "search": marker}))
+    query = urllib.parse.quote(
+        json.dumps({"status": "DONE", "upstream_status": "", "search": marker})
+    )
     with urllib.request.urlopen(f"{url}/api/task_list?data={query}", timeout=10) as response:
         tasks = json.load(response)["response"]
     assert [t["params"]["marker"] for t in tasks.values() if t["name"] == "Succeeds"] == [marker]

@@ -7,7 +7,11 @@ from config.settings import DEFAULT_PORTS, SettingsError, load_settings, read_en
 
 def test_defaults_point_at_the_local_stack(tmp_path: Path) -> None:
     s = load_settings({"PIPELINE_ENV_FILE": str(tmp_path / "none")})
-    assert (s.postgres.host, s.postgres.port, s.postgres.database) == ("127.0.0.1", 15432, "pipeline")
+    assert (s.postgres.host, s.postgres.port, s.postgres.database) == (
+        "127.0.0.1",
+        15432,
+        "pipeline",
+    )
     assert s.redis.port == DEFAULT_PORTS["redis"] == 16379
     assert (s.clickhouse.port, s.clickhouse.http_port) == (19000, 18123)
     assert s.monitoring.prometheus_url.endswith(":19090")

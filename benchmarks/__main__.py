@@ -1,0 +1,30 @@
+"""Run every benchmark and print figures and ratios (``make bench``).
+
+Benchmarks use tables of their own on the local stack (PostgreSQL ``ops.bench_*``, ClickHouse
+databases prefixed ``b_``), never the demo's data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("PIPELINE_CH_DB_PREFIX", "b_")
+
+
+def main() -> int:
+    import benchmarks.loads  # noqa: F401  (registers)
+    from benchmarks.common import BENCHMARKS
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help=f"subset of: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--rows", type=int, default=200_000)
+    args = parser.parse_args()
+    for name in args.names or list(BENCHMARKS):
+        BENCHMARKS[name](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The benchmark registry and how figures are printed."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+Bench = Callable[[argparse.Namespace], None]
+BENCHMARKS: dict[str, Bench] = {}
+
+
+def benchmark(name: str) -> Callable[[Bench], Bench]:
+    def register(fn: Bench) -> Bench:
+        BENCHMARKS[name] = fn
+        return fn
+
+    return register
+
+
+def timed(fn: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    fn()
+    return time.perf_counter() - began
+
+
+def report(title: str, figures: dict[str, float], baseline: str) -> None:
+    print(f"\n{title}")
+    base = figures[baseline]
+    for label, seconds in figures.items():
+        ratio = "baseline" if label == baseline else f"{base / seconds:6.1f}x faster than baseline"
+        print(f"  {label:<44} {seconds:8.3f} s   {ratio}")
