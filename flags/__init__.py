@@ -1,0 +1,1 @@
+"""File status flags: one JSON document per input file, mirrored in Redis (see ``document``)."""

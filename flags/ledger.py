@@ -1,0 +1,176 @@
+"""The flag ledger: what tasks and the ``flags`` command use — the JSON store and its Redis mirror
+together, with queries that read Redis when it is in step and the JSON files when it is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from config.settings import Settings, load_settings
+from flags import document as doc
+from flags.mirror import RedisMirror, connect
+from flags.store import CorruptFlag, FlagStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Drift:
+    """What ``check`` found between the JSON files (the record) and the Redis mirror."""
+
+    json_flags: int = 0
+    redis_flags: int = 0
+    missing_in_redis: list[str] = field(default_factory=list)
+    extra_in_redis: list[str] = field(default_factory=list)
+    behind_in_redis: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+    stale: str | None = None
+
+    @property
+    def clean(self) -> bool:
+        return not (
+            self.missing_in_redis
+            or self.extra_in_redis
+            or self.behind_in_redis
+            or self.corrupt
+            or self.stale
+        )
+
+
+@dataclass
+class Ledger:
+    store: FlagStore
+    mirror: RedisMirror | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, use_redis: bool = True) -> Ledger:
+        s = settings or load_settings()
+        mirror = RedisMirror(connect(s.redis)) if use_redis else None
+        return cls(FlagStore(s.paths.flags, mirror), mirror)
+
+    @classmethod
+    def at(cls, root: Path, client: redis.Redis | None) -> Ledger:
+        mirror = RedisMirror(client) if client is not None else None
+        return cls(FlagStore(root, mirror), mirror)
+
+    # -- writes (each a document operation under the flag's lock) ------------------------------
+    def register(self, **kwargs: Any) -> dict[str, Any]:
+        return self.store.create(doc.new_flag(**kwargs))
+
+    def advance(self, file_id: str, status: str, **info: Any) -> dict[str, Any]:
+        return self.store.update(file_id, lambda f: doc.advance(f, status, **info))
+
+    def fail(self, file_id: str, *, stage: str, error: BaseException | str) -> dict[str, Any]:
+        error_type = type(error).__name__ if isinstance(error, BaseException) else "Error"
+        message = str(error) or error_type
+        return self.store.update(
+            file_id, lambda f: doc.fail(f, stage=stage, error_type=error_type, message=message)
+        )
+
+    def retry(self, file_id: str, note: str | None = None) -> dict[str, Any]:
+        return self.store.update(file_id, lambda f: doc.retry(f, note=note))
+
+    def reset(self, file_id: str, to: str, note: str) -> dict[str, Any]:
+        return self.store.update(file_id, lambda f: doc.reset(f, to, note=note))
+
+    def annotate(
+        self, file_id: str, key: str, value: Any, note: str | None = None
+    ) -> dict[str, Any]:
+        return self.store.update(file_id, lambda f: doc.annotate(f, key, value, note=note))
+
+    def mark_duplicate(self, file_id: str, original_id: str) -> dict[str, Any]:
+        return self.store.update(file_id, lambda f: doc.mark_duplicate(f, original_id))
+
+    def get(self, file_id: str) -> dict[str, Any]:
+        return self.store.get(file_id)
+
+    # -- queries ------------------------------------------------------------------------------
+    def mirror_usable(self) -> bool:
+        if self.mirror is None or self.store.mirror_stale() is not None:
+            return False
+        try:
+            return bool(self.mirror.client.ping())
+        except redis.RedisError:
+            return False
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        dataset: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Flags matching the filters, newest first, and where they were read from
+        (``redis``, or ``json`` when the mirror is stale or down)."""
+        if status is not None and status not in doc.STATUSES:
+            raise doc.FlagError(f"unknown status {status!r}; statuses: {', '.join(doc.STATUSES)}")
+        if self.mirror is not None and self.mirror_usable():
+            ids = self.mirror.ids(status=status, dataset=dataset, since=since, until=until)
+            return self.mirror.get_many(ids[:limit] if limit else ids), "redis"
+        chosen = [
+            f
+            for f in self.store.scan()
+            if (status is None or f["status"] == status)
+            and (dataset is None or f["dataset"] == dataset)
+            and (since is None or dt.datetime.fromisoformat(f["updated_at"]) >= since)
+            and (until is None or dt.datetime.fromisoformat(f["updated_at"]) <= until)
+        ]
+        chosen.sort(key=lambda f: f["updated_at"], reverse=True)
+        return (chosen[:limit] if limit else chosen), "json"
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Files per (dataset, status), from Redis when in step, else by scanning the JSON."""
+        if self.mirror is not None and self.mirror_usable():
+            return self.mirror.counts()
+        totals: dict[tuple[str, str], int] = {}
+        for f in self.store.scan():
+            key = (f["dataset"], f["status"])
+            totals[key] = totals.get(key, 0) + 1
+        return totals
+
+    # -- maintenance --------------------------------------------------------------------------
+    def reindex(self) -> dict[str, Any]:
+        """Rebuild the Redis mirror from the JSON files (after Redis was down or lost its data)."""
+        if self.mirror is None:
+            raise doc.FlagError("no Redis mirror configured")
+        began = time.perf_counter()
+        stale_before = self.store.mirror_stale()
+        corrupt: list[CorruptFlag] = []
+        removed = self.mirror.clear()
+        mirrored = self.mirror.put_many(self.store.scan(on_error=corrupt.append))
+        # Only clear the marker we saw: a write that failed during the rebuild keeps it set.
+        if self.store.mirror_stale() == stale_before:
+            self.store.clear_stale()
+        return {
+            "mirrored": mirrored,
+            "removed_keys": removed,
+            "corrupt": [str(c.path) for c in corrupt],
+            "seconds": round(time.perf_counter() - began, 3),
+        }
+
+    def check(self) -> Drift:
+        """Compare the mirror with the JSON files: what is missing, extra, or behind in Redis."""
+        drift = Drift(stale=self.store.mirror_stale())
+        corrupt: list[CorruptFlag] = []
+        on_disk = {f["file_id"]: f["revision"] for f in self.store.scan(on_error=corrupt.append)}
+        drift.corrupt = [str(c.path) for c in corrupt]
+        drift.json_flags = len(on_disk)
+        if self.mirror is None:
+            return drift
+        mirrored = self.mirror.revisions()
+        drift.redis_flags = len(mirrored)
+        drift.missing_in_redis = sorted(set(on_disk) - set(mirrored))
+        drift.extra_in_redis = sorted(set(mirrored) - set(on_disk))
+        drift.behind_in_redis = sorted(
+            i for i in set(on_disk) & set(mirrored) if mirrored[i] < on_disk[i]
+        )
+        return drift
