@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
+import fastjsonschema
 import jsonschema
 
 from flags.document import FILE_ID, FlagError
@@ -46,21 +47,34 @@ class CorruptFlag(FlagError):
 
 
 @cache
-def _validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
+def _schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.validators.validator_for(schema).check_schema(schema)
+    return schema
+
+
+@cache
+def _fast_check() -> Callable[[Any], Any]:
+    # fastjsonschema compiles the schema to Python: ~10x faster than jsonschema, which matters
+    # because every read and every write of a flag is validated.
+    return fastjsonschema.compile(_schema())
 
 
 def validate(flag: dict[str, Any]) -> None:
     """Raise ``FlagError`` naming the first schema violation (path and rule)."""
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(flag))
+    try:
+        _fast_check()(flag)
+        return
+    except fastjsonschema.JsonSchemaException:
+        pass
+    # Invalid: let jsonschema explain it (the best match of its errors).
+    validator = jsonschema.validators.validator_for(_schema())(_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(flag))
+    where, message = "(document)", "rejected by the schema"
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(document)"
-        raise FlagError(
-            f"flag {flag.get('file_id', '?')} breaks the schema at {where}: {error.message}"
-        )
+        where = "/".join(str(p) for p in error.absolute_path) or where
+        message = error.message
+    raise FlagError(f"flag {flag.get('file_id', '?')} breaks the schema at {where}: {message}")
 
 
 def fsync_dir(path: Path) -> None:
