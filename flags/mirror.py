@@ -80,7 +80,7 @@ class RedisMirror:
             flag["dataset"],
             _epoch(flag["updated_at"]),
             flag["source"]["name"],
-            json.dumps(flag, ensure_ascii=False, sort_keys=True),
+            json.dumps(flag, ensure_ascii=False, separators=(",", ":")),
         ]
 
     def put(self, flag: dict[str, Any]) -> bool:

@@ -118,9 +118,12 @@ def test_concurrent_writers_in_threads_never_lose_an_update(tmp_path: Path, make
     assert len(ledger.get(flag["file_id"])["details"]) == 80
 
 
-def test_written_files_are_pretty_sorted_json(tmp_path: Path, make_flag_args) -> None:
+def test_written_files_are_sorted_json_with_non_ascii_names_kept(
+    tmp_path: Path, make_flag_args
+) -> None:
     store = FlagStore(tmp_path)
-    flag = store.create(doc.new_flag(**make_flag_args()))
-    text = store.path(flag["file_id"]).read_text()
+    flag = store.create(doc.new_flag(**make_flag_args(name="продажи север.csv")))
+    text = store.path(flag["file_id"]).read_text(encoding="utf-8")
     assert json.loads(text) == flag
-    assert text.startswith("{\n")
+    assert "продажи север.csv" in text
+    assert text.index('"attempts"') < text.index('"dataset"') < text.index('"status"')
