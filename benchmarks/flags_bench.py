@@ -37,7 +37,7 @@ def _args(i: int) -> dict[str, object]:
 def _populate(ledger: Ledger, n: int) -> float:
     began = time.perf_counter()
     for i in range(n):
-        fid = ledger.register(**_args(i))["file_id"]  # type: ignore[arg-type]
+        fid = ledger.register(**_args(i))["file_id"]
         if i % 4 == 0:
             ledger.advance(fid, doc.VALIDATED)
     return time.perf_counter() - began

@@ -1,0 +1,93 @@
+"""Dataset contracts: what a file of each dataset must look like, declared, not coded.
+
+A contract names the file pattern, the columns with their types and constraints, the key used to
+de-duplicate rows, the PostgreSQL table the rows go to, and how many bad rows a file may have
+before it is quarantined whole. Adding a dataset is a contract here (plus, if needed, one
+transform function in ``transforms.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # "int", "decimal", "date", "str"
+    nullable: bool = False
+    min: int | Decimal | dt.date | None = None
+    max: int | Decimal | dt.date | None = None
+    allowed: frozenset[str] | None = None
+    max_length: int = 256
+
+    def __post_init__(self) -> None:
+        if self.type not in {"int", "decimal", "date", "str"}:
+            raise ValueError(f"column {self.name}: unknown type {self.type!r}")
+
+    @property
+    def pg_type(self) -> str:
+        return {"int": "bigint", "decimal": "numeric(14, 2)", "date": "date", "str": "text"}[
+            self.type
+        ]
+
+
+@dataclass(frozen=True)
+class Contract:
+    dataset: str
+    # Matched against the whole file name; named groups become file attributes (week, region).
+    pattern: re.Pattern[str]
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    pg_table: str
+    # A file with more than this share of bad rows is quarantined whole.
+    reject_threshold: float = 0.05
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    transform: str = "identity"
+    description: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def match(self, file_name: str) -> dict[str, str] | None:
+        found = self.pattern.fullmatch(file_name)
+        return None if found is None else found.groupdict()
+
+
+SALES = Contract(
+    dataset="sales",
+    pattern=re.compile(
+        r"sales_(?P<year>\d{4})_w(?P<week>\d{2})_(?P<region>north|south|east|west)\.csv"
+    ),
+    columns=(
+        Column("sale_id", "int", min=1),
+        Column("customer_id", "int", min=1),
+        Column("product_id", "int", min=1),
+        Column("quantity", "int", min=1, max=1000),
+        Column("sale_date", "date", min=dt.date(2000, 1, 1), max=dt.date(2100, 1, 1)),
+        Column("sale_amount", "decimal", min=Decimal("0"), max=Decimal("10000000")),
+        Column("region", "str", allowed=frozenset({"North", "South", "East", "West"})),
+    ),
+    key=("sale_id",),
+    pg_table="sales.sales",
+    reject_threshold=0.05,
+    transform="transform_sales",
+    description="One row per order: weekly files per region (seed 004).",
+)
+
+CONTRACTS: dict[str, Contract] = {c.dataset: c for c in (SALES,)}
+
+
+def contract_for(file_name: str) -> tuple[Contract, dict[str, str]] | None:
+    """The contract whose pattern the file name matches, and the attributes it carries."""
+    for contract in CONTRACTS.values():
+        attributes = contract.match(file_name)
+        if attributes is not None:
+            return contract, attributes
+    return None
