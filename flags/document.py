@@ -155,9 +155,11 @@ def advance(
     rows_rejected: int | None = None,
     duration_s: float | None = None,
     note: str | None = None,
+    details: dict[str, Any] | None = None,
     at: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """A copy of ``flag`` moved to ``status`` (a stage reached, or quarantined/duplicate)."""
+    """A copy of ``flag`` moved to ``status`` (a stage reached, or quarantined/duplicate);
+    ``details`` are facts recorded with the move (archive path, reject file)."""
     old = flag["status"]
     if status not in TRANSITIONS.get(old, frozenset()):
         allowed = ", ".join(sorted(TRANSITIONS.get(old, ()))) or "none (use retry or reset)"
@@ -171,6 +173,10 @@ def advance(
     new["status"] = status
     new["stages"][status] = _stage_entry(stamp, rows_in, rows_out, rows_rejected, duration_s)
     new["history"].append(_event(stamp, "transition", old, status, note))
+    for key, value in (details or {}).items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+            raise FlagError(f"detail key must be snake_case, not {key!r}")
+        new["details"][key] = value
     if status != QUARANTINED:
         new["last_error"] = None
     _touch(new, stamp)
