@@ -22,9 +22,9 @@ def sales_rows(first_id: int, n: int, region: str = "North", seed: int = 1) -> l
         quantity = rng.randint(1, 5)
         price = rng.choice([9.99, 19.5, 120.0, 3.25])
         day = 1 + (i % 7)
-        rows.append(
-            f"{i},{rng.randint(1, 500)},{rng.randint(1, 50)},{quantity},2024-01-0{day},{quantity * price:.2f},{region}"
-        )
+        customer, product = rng.randint(1, 500), rng.randint(1, 50)
+        amount = f"{quantity * price:.2f}"
+        rows.append(f"{i},{customer},{product},{quantity},2024-01-0{day},{amount},{region}")
     return rows
 
 
@@ -72,6 +72,7 @@ def pg_rows(where: str = "TRUE") -> list[tuple]:
         if not cur.fetchone()[0]:
             return []
         cur.execute(
-            f"SELECT sale_id, region, sale_amount, file_id FROM sales.sales WHERE {where} ORDER BY sale_id"
+            "SELECT sale_id, region, sale_amount, file_id FROM sales.sales"
+            f" WHERE {where} ORDER BY sale_id"
         )
         return cur.fetchall()
