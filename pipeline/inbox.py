@@ -50,6 +50,7 @@ from pipeline.postgres import (
     copy_csv,
     ensure_marker_table,
     marker_exists,
+    serialize_ddl,
     transaction,
     write_marker,
 )
@@ -372,8 +373,12 @@ class Inbox:
         file_id = flag["file_id"]
         contract = self.contract(flag)
         clean = self.work_dir(file_id) / "clean.csv"
+        # DDL in its own short transaction: inside the load it would take locks that deadlock
+        # with parallel loads of other files.
         with transaction() as cur:
             ensure_marker_table(cur)
+            ensure_table(cur, contract)
+        with transaction() as cur:
             if marker_exists(cur, contract.pg_table, file_id):
                 rows = -1  # committed before a crash: the flag just did not hear of it
             else:
@@ -381,7 +386,6 @@ class Inbox:
                     raise FileNotFoundError(
                         f"{clean}: transformed rows missing; `flags reset {file_id} --to validated`"
                     )
-                ensure_table(cur, contract)
                 cur.execute(f"DELETE FROM {contract.pg_table} WHERE file_id = %s", (file_id,))
                 with open(clean, encoding="utf-8") as handle:
                     rows = copy_csv(cur, contract.pg_table, [*contract.names, "file_id"], handle)
@@ -450,6 +454,10 @@ def ensure_table(cur: Any, contract: Contract) -> None:
     )
     key = ", ".join(contract.key)
     name = contract.pg_table.replace(".", "_")
+    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (contract.pg_table,))
+    if cur.fetchone()[0]:
+        return
+    serialize_ddl(cur, contract.pg_table)
     cur.execute(
         f"CREATE TABLE IF NOT EXISTS {contract.pg_table} ({columns}, file_id text NOT NULL,"
         f" loaded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY ({key}))"

@@ -59,7 +59,18 @@ def transaction(
         conn.close()
 
 
+def serialize_ddl(cur: psycopg2.extensions.cursor, key: str) -> None:
+    """Hold a transaction-scoped advisory lock: concurrent ``CREATE ... IF NOT EXISTS`` of the
+    same object race in PostgreSQL (a unique violation on pg_type) unless serialized."""
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ddl:{key}",))
+
+
 def ensure_marker_table(cur: psycopg2.extensions.cursor) -> None:
+    cur.execute("SELECT to_regclass('ops.load_markers') IS NOT NULL")
+    row = cur.fetchone()
+    if row and row[0]:
+        return
+    serialize_ddl(cur, "ops.load_markers")
     cur.execute("CREATE SCHEMA IF NOT EXISTS ops")
     cur.execute(MARKER_TABLE_DDL)
 

@@ -1,0 +1,84 @@
+"""Notifications: Telegram when configured, else the outbox folder.
+
+Telegram's Bot API caps a message at 4096 characters; a 429 answer carries
+``parameters.retry_after`` (seconds to wait). The token is part of the URL, so neither URLs nor
+request errors are ever logged as they are: errors are reported with the token masked.
+With no token or chat id, every message is written to ``var/outbox/`` as a JSON file instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from config.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+MESSAGE_LIMIT = 4096
+
+
+class NotifyError(RuntimeError):
+    pass
+
+
+def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Notifier:
+    def __init__(self, settings: Settings | None = None, max_tries: int = 4) -> None:
+        self.settings = settings or load_settings()
+        self.max_tries = max_tries
+
+    def send(self, text: str, kind: str = "info") -> str:
+        """Send ``text``; return where it went ('telegram' or the outbox file)."""
+        tg = self.settings.telegram
+        if tg.configured:
+            self._telegram("sendMessage", {"chat_id": tg.chat_id, "text": clip(text)})
+            return "telegram"
+        return str(self._outbox(kind, {"kind": kind, "text": text}))
+
+    def _outbox(self, kind: str, payload: dict[str, Any]) -> Path:
+        folder = self.settings.paths.outbox
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        path = folder / f"{stamp}-{kind}-{uuid.uuid4().hex[:6]}.json"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps({**payload, "at": stamp}, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+    def _telegram(self, method: str, data: dict[str, Any]) -> None:
+        tg = self.settings.telegram
+        url = f"{tg.api_url.rstrip('/')}/bot{tg.token}/{method}"
+        for attempt in range(1, self.max_tries + 1):
+            try:
+                response = requests.post(url, data=data, timeout=30)
+            except requests.RequestException as exc:
+                reason = str(exc).replace(tg.token, "***")
+                if attempt == self.max_tries:
+                    raise NotifyError(f"Telegram {method} unreachable: {reason}") from None
+                time.sleep(min(30, 2**attempt))
+                continue
+            if response.status_code == 429:
+                wait = float(response.json().get("parameters", {}).get("retry_after", 5))
+                time.sleep(min(wait, 300))
+                continue
+            if response.status_code >= 500 and attempt < self.max_tries:
+                time.sleep(min(30, 2**attempt))
+                continue
+            if response.status_code != 200:
+                description = response.json().get("description", response.text[:200])
+                raise NotifyError(
+                    f"Telegram {method} refused: HTTP {response.status_code}: {description}"
+                )
+            return
+        raise NotifyError(f"Telegram {method}: gave up after {self.max_tries} tries")

@@ -1,0 +1,210 @@
+"""The weekly sales flow (seed 004): the week's region files loaded -> aggregates with window
+functions in PostgreSQL -> ClickHouse with an import date -> a summary notification.
+
+    luigi --module pipeline.sales SalesWeekly --week 2024-01-15       # one week (a Monday)
+    luigi --module pipeline.sales SalesWeekly                          # last week (cron)
+    luigi --module pipeline.sales SalesBackfill --start 2023-09-04 --end 2024-08-26
+
+A region whose files are missing when the week runs raises a warning notification and the flow
+goes on with the others (as the seed's run did). Any failure sends a notification naming the task
+and the error, and the run exits non-zero ([retcode] in luigi.cfg).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import luigi
+
+from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
+from pipeline.inbox import ProcessInbox
+from pipeline.notify import Notifier
+from pipeline.postgres import (
+    PostgresMarkerTarget,
+    ensure_marker_table,
+    serialize_ddl,
+    transaction,
+    write_marker,
+)
+from pipeline.sales_generator import REGIONS
+from pipeline.tasks import PipelineTask
+
+log = logging.getLogger(__name__)
+
+AGG_DDL = """
+CREATE TABLE IF NOT EXISTS sales.sales_agg (
+    week_start          date NOT NULL,
+    region              text NOT NULL,
+    product_id          bigint NOT NULL,
+    sales_count         bigint NOT NULL,
+    total_amount        numeric(16, 2) NOT NULL,
+    avg_sale_amount     numeric(16, 2) NOT NULL,
+    rank_in_region      integer NOT NULL,
+    share_of_region     numeric(9, 6) NOT NULL,
+    prev_week_amount    numeric(16, 2),
+    change_vs_prev_week numeric(16, 2),
+    computed_at         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (week_start, region, product_id)
+)
+"""
+
+# One row per region x product for the week. The previous week comes from the raw rows, not from
+# last week's aggregate, so weeks can be computed in any order (a backfill runs them in parallel).
+AGG_SQL = """
+WITH cur AS (
+    SELECT region, product_id, count(*) AS sales_count, sum(sale_amount) AS total_amount,
+           avg(sale_amount) AS avg_sale_amount
+    FROM sales.sales
+    WHERE sale_date >= %(week)s AND sale_date < %(week)s::date + 7
+    GROUP BY region, product_id
+), prev AS (
+    SELECT region, product_id, sum(sale_amount) AS total_amount
+    FROM sales.sales
+    WHERE sale_date >= %(week)s::date - 7 AND sale_date < %(week)s
+    GROUP BY region, product_id
+)
+INSERT INTO sales.sales_agg (week_start, region, product_id, sales_count, total_amount,
+                             avg_sale_amount, rank_in_region, share_of_region,
+                             prev_week_amount, change_vs_prev_week)
+SELECT %(week)s, c.region, c.product_id, c.sales_count, c.total_amount,
+       round(c.avg_sale_amount, 2),
+       rank() OVER (PARTITION BY c.region ORDER BY c.total_amount DESC, c.product_id),
+       round(c.total_amount / sum(c.total_amount) OVER (PARTITION BY c.region), 6),
+       p.total_amount,
+       c.total_amount - p.total_amount
+FROM cur c
+LEFT JOIN prev p USING (region, product_id)
+"""
+
+
+def last_monday(today: dt.date | None = None) -> dt.date:
+    """The Monday of the last complete week."""
+    day = today or dt.date.today()
+    return day - dt.timedelta(days=day.weekday() + 7)
+
+
+def week_prefix(week: dt.date) -> str:
+    year, number, _ = week.isocalendar()
+    return f"sales_{year}_w{number:02d}_"
+
+
+class MondayParameter(luigi.DateParameter):
+    def normalize(self, value: dt.date) -> dt.date:
+        value = super().normalize(value)
+        if value is not None and value.weekday() != 0:
+            raise ValueError(f"a sales week starts on a Monday; {value} is a {value:%A}")
+        return value
+
+
+class SalesAggregates(PipelineTask):
+    """``sales.sales_agg`` for the week: the week's rows replaced in one transaction."""
+
+    week = MondayParameter()
+
+    def requires(self) -> ProcessInbox:
+        return ProcessInbox(dataset="sales", name_contains=week_prefix(self.week))
+
+    def output(self) -> PostgresMarkerTarget:
+        return PostgresMarkerTarget("sales.sales_agg", self.week.isoformat())
+
+    def run(self) -> None:
+        with transaction() as cur:
+            ensure_marker_table(cur)
+            cur.execute("SELECT to_regclass('sales.sales') IS NOT NULL")
+            has_sales = bool(cur.fetchone()[0])  # type: ignore[index]
+            present: set[str] = set()
+            if has_sales:
+                cur.execute(
+                    "SELECT DISTINCT region FROM sales.sales"
+                    " WHERE sale_date >= %s AND sale_date < %s::date + 7",
+                    (self.week, self.week),
+                )
+                present = {r[0] for r in cur.fetchall()}
+            missing = [r for r in REGIONS if r not in present]
+            if len(missing) == len(REGIONS):
+                raise RuntimeError(f"sales week {self.week}: no files loaded for any region")
+            serialize_ddl(cur, "sales.sales_agg")
+            cur.execute(AGG_DDL)
+            cur.execute("DELETE FROM sales.sales_agg WHERE week_start = %s", (self.week,))
+            cur.execute(AGG_SQL, {"week": self.week})
+            rows = cur.rowcount
+            write_marker(cur, "sales.sales_agg", self.week.isoformat(), rows)
+        if missing:
+            Notifier().send(
+                f"⚠️ sales week {self.week}: no files for region(s) {', '.join(missing)}; "
+                f"aggregated {', '.join(sorted(present))}",
+                kind="warning",
+            )
+        self.progress(f"{rows} aggregate rows for {self.week}", 100)
+
+
+class SalesAggregatesToClickHouse(PipelineTask):
+    """The week's aggregates in ClickHouse ``sales.sales_agg`` with the import date; the week's
+    partition is dropped first, so a rerun replaces the week."""
+
+    week = MondayParameter()
+
+    def requires(self) -> SalesAggregates:
+        return SalesAggregates(week=self.week)
+
+    def output(self) -> ClickHouseMarkerTarget:
+        return ClickHouseMarkerTarget("sales_agg", self.week.isoformat())
+
+    def run(self) -> None:
+        with transaction() as cur:
+            cur.execute(
+                "SELECT week_start, region, product_id, sales_count, total_amount, avg_sale_amount,"
+                " rank_in_region, share_of_region, prev_week_amount, change_vs_prev_week"
+                " FROM sales.sales_agg WHERE week_start = %s ORDER BY region, product_id",
+                (self.week,),
+            )
+            rows = cur.fetchall()
+        imported = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
+        ch = ClickHouse()
+        ch.execute("sales/create_sales_agg")
+        ch.execute("sales/drop_week", partition=int(f"{self.week:%Y%m%d}"))
+        ch.insert(
+            "sales/insert_sales_agg",
+            csv_chunks(row + (imported.date(), imported) for row in rows),
+        )
+        self.output().touch(len(rows))
+
+
+class SalesWeekly(luigi.WrapperTask):
+    """The whole weekly flow for one week; a summary notification when it is done."""
+
+    week = MondayParameter(default=last_monday())
+
+    def requires(self) -> SalesAggregatesToClickHouse:
+        return SalesAggregatesToClickHouse(week=self.week)
+
+
+@SalesWeekly.event_handler(luigi.Event.SUCCESS)
+def _summary(task: SalesWeekly) -> None:
+    rows = ClickHouse().query("sales/week_summary", week=task.week)
+    lines = [f"{r['region']}: {r['sales']} sales, {r['amount']:.2f}" for r in rows]
+    Notifier().send(f"✅ sales week {task.week} loaded\n" + "\n".join(lines), kind="summary")
+
+
+FLOW_TASKS = (SalesWeekly, SalesAggregates, SalesAggregatesToClickHouse, ProcessInbox)
+
+
+@luigi.Task.event_handler(luigi.Event.FAILURE)
+def _failure(task: luigi.Task, exception: BaseException) -> None:
+    if isinstance(task, FLOW_TASKS) or task.get_task_family() == "IngestFiles":
+        Notifier().send(
+            f"❌ {task.task_id} failed: {type(exception).__name__}: {str(exception)[:1500]}",
+            kind="failure",
+        )
+
+
+class SalesBackfill(luigi.WrapperTask):
+    """Every week from ``start`` to ``end`` (Mondays, inclusive): one command for a year."""
+
+    start = MondayParameter()
+    end = MondayParameter()
+
+    def requires(self) -> list[SalesWeekly]:
+        weeks = (self.end - self.start).days // 7 + 1
+        return [SalesWeekly(week=self.start + dt.timedelta(weeks=i)) for i in range(weeks)]

@@ -1,0 +1,3 @@
+-- check: {"partition": 20240115}
+-- after: sales/create_sales_agg
+ALTER TABLE {sales}.sales_agg DROP PARTITION %(partition)s
