@@ -14,6 +14,8 @@ import luigi
 from config.settings import load_settings
 from pipeline.clickhouse import ClickHouse
 from pipeline.postgres import transaction
+from pipeline.sales import SalesBackfill
+from pipeline.sales_generator import SalesSpec, write_year
 from pipeline.smoke import PG_TABLE, SmokeDemo, write_smoke_file
 
 
@@ -23,8 +25,12 @@ def main() -> int:
     day = dt.date.today() - dt.timedelta(days=1)
     path = write_smoke_file(day)
     print(f"landed {path}")
+    spec = SalesSpec()
+    print("generating a year of sales (1,000,000 orders) into the inbox ...", flush=True)
+    print(f"  {write_year(settings.paths.inbox, spec)}")
+    last = spec.week_start(spec.weeks)
     result = luigi.build(
-        [SmokeDemo(day=day)],
+        [SmokeDemo(day=day), SalesBackfill(start=spec.first_monday, end=last)],
         workers=2,
         scheduler_host="127.0.0.1",
         scheduler_port=int(settings.monitoring.luigid_url.rsplit(":", 1)[1]),
@@ -53,6 +59,21 @@ def main() -> int:
     for row in summary:
         line = f"{row['category']:<8} events={row['events']:<6} amount={row['amount']}"
         print(f"{'':17}{line}")
+    with transaction() as cur:
+        cur.execute("SELECT count(*) FROM sales.sales")
+        sales_rows = cur.fetchone()[0]  # type: ignore[index]
+        cur.execute("SELECT count(*), count(DISTINCT week_start) FROM sales.sales_agg")
+        agg_rows, agg_weeks = cur.fetchone()  # type: ignore[misc]
+    print(
+        f"  PostgreSQL     sales.sales: {sales_rows:,} rows; sales.sales_agg: {agg_rows:,} rows"
+        f" over {agg_weeks} weeks"
+    )
+    ch_weeks = ClickHouse().query("sales/week_summary", week=last)
+    print(f"  ClickHouse     {settings.clickhouse.database('sales')}.sales_agg, week {last}:")
+    for row in ch_weeks:
+        print(f"{'':17}{row['region']:<6} sales={row['sales']:<6} amount={row['amount']:.2f}")
+    print(f"  Flags          {settings.paths.flags}   (.venv/bin/flags counts)")
+    print(f"  Notifications  {settings.paths.outbox}   (warnings for the missing region)")
     print(f"  Runtime files  {settings.paths.runtime}")
     return 0
 

@@ -127,7 +127,10 @@ def ready_files(inbox: Path, min_age_s: float = 10.0, now: float | None = None) 
             name = os.fsdecode(entry.name)
             if name.startswith(".") or name.endswith(IGNORED_SUFFIXES):
                 continue
-            info = entry.stat(follow_symlinks=False)
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # taken by another worker a moment ago
             if stat.S_ISDIR(info.st_mode):
                 continue
             if stat.S_ISREG(info.st_mode) and moment - info.st_mtime < min_age_s:
@@ -523,7 +526,8 @@ class ProcessInbox(luigi.Task):
 
     def complete(self) -> bool:
         inbox = Inbox.from_settings()
-        waiting = [p for p in ready_files(inbox.paths.inbox, self.min_age_s) if self._wanted(p)]
+        # Any matching file present counts, ready or still being written: the run waits for it.
+        waiting = [p for p in ready_files(inbox.paths.inbox, 0.0) if self._wanted(p)]
         return not waiting and not self._pending(inbox)
 
     def _pending(self, inbox: Inbox) -> list[str]:
@@ -537,9 +541,17 @@ class ProcessInbox(luigi.Task):
     def run(self) -> Iterator[list[IngestFiles]]:
         inbox = Inbox.from_settings()
         registered = 0
-        for path in ready_files(inbox.paths.inbox, self.min_age_s):
-            if self._wanted(path) and inbox.register(path):
-                registered += 1
+        # Files still being written are waited for (a little longer than min_age_s); one that
+        # keeps changing is left for the next sweep.
+        deadline = time.monotonic() + self.min_age_s + 5
+        while True:
+            for path in ready_files(inbox.paths.inbox, self.min_age_s):
+                if self._wanted(path) and inbox.register(path):
+                    registered += 1
+            young = [p for p in ready_files(inbox.paths.inbox, 0.0) if self._wanted(p)]
+            if not young or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         ids = self._pending(inbox)
         self.set_status_message(f"registered {registered}; {len(ids)} file(s) to process")
         if ids:

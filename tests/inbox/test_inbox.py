@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
 from pathlib import Path
 
 import luigi
@@ -184,13 +185,14 @@ def test_a_symlink_out_of_the_inbox_is_never_followed(inbox: Inbox, tmp_path: Pa
 def test_a_file_still_being_written_waits(inbox: Inbox, land) -> None:
     path = land("sales_2024_w10_north.csv", GOOD, age_s=0)
     assert ready_files(inbox.paths.inbox, min_age_s=10) == []
-    assert luigi.build([ProcessInbox(min_age_s=10)], local_scheduler=True, log_level="WARNING")
-    assert path.exists() and inbox.ledger.list()[0] == []
+    assert not ProcessInbox(min_age_s=10).complete()  # something is on its way
+    began = time.monotonic()
+    assert luigi.build([ProcessInbox(min_age_s=1)], local_scheduler=True, log_level="WARNING")
+    assert time.monotonic() - began >= 0.9  # it waited until the file was complete
+    assert not path.exists() and inbox.ledger.list()[0][0]["status"] == doc.ARCHIVED
     for partial in ("sales_2024_w10_south.csv.part", ".sales_2024_w10_east.csv.tmp"):
         land(partial, GOOD)
-    assert [p.name for p in ready_files(inbox.paths.inbox, min_age_s=0)] == [
-        "sales_2024_w10_north.csv"
-    ]
+    assert ready_files(inbox.paths.inbox, min_age_s=0) == []  # partial uploads are never taken
 
 
 def test_a_crash_half_way_then_a_rerun_gives_the_exact_result(
