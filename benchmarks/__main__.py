@@ -16,11 +16,15 @@ os.environ.setdefault("PIPELINE_CH_DB_PREFIX", "b_")
 def main() -> int:
     import benchmarks.flags_bench  # noqa: F401  (registers)
     import benchmarks.loads  # noqa: F401  (registers)
+    import benchmarks.sales_bench  # noqa: F401  (registers)
     from benchmarks.common import BENCHMARKS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help=f"subset of: {', '.join(BENCHMARKS)}")
     parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument(
+        "--files", type=int, nargs="+", default=[100, 1000, 5000], help="per-file overhead sizes"
+    )
     args = parser.parse_args()
     for name in args.names or list(BENCHMARKS):
         BENCHMARKS[name](args)

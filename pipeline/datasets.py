@@ -48,6 +48,8 @@ class Contract:
     delimiter: str = ","
     encoding: str = "utf-8"
     transform: str = "identity"
+    # Columns the flows filter on (an index each): the weekly sales aggregate reads by date.
+    indexes: tuple[str, ...] = ()
     description: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -78,6 +80,7 @@ SALES = Contract(
     pg_table="sales.sales",
     reject_threshold=0.05,
     transform="transform_sales",
+    indexes=("sale_date",),
     description="One row per order: weekly files per region (seed 004).",
 )
 

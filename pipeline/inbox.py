@@ -465,7 +465,8 @@ def ensure_table(cur: Any, contract: Contract) -> None:
         f"CREATE TABLE IF NOT EXISTS {contract.pg_table} ({columns}, file_id text NOT NULL,"
         f" loaded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY ({key}))"
     )
-    cur.execute(f"CREATE INDEX IF NOT EXISTS {name}_file_id ON {contract.pg_table} (file_id)")
+    for column in ("file_id", *contract.indexes):
+        cur.execute(f"CREATE INDEX IF NOT EXISTS {name}_{column} ON {contract.pg_table} ({column})")
 
 
 def matches(flag_or_name: str, name_contains: str) -> bool:

@@ -1,0 +1,73 @@
+"""PostgreSQL stopped in the middle of a run: the file being loaded gets a failed flag naming the
+error; after PostgreSQL returns, the next run retries it cleanly (exact rows, no duplicates)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import luigi
+import pytest
+
+from config.settings import load_settings
+from flags import document as doc
+from flags.mirror import connect
+from pipeline.inbox import Inbox, ProcessInbox
+from stack.servers import Postgres
+from tests.inbox.conftest import csv_text, sales_rows
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def private_postgres(
+    stack: None, runtime: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Postgres]:
+    monkeypatch.setenv("PIPELINE_STACK_DIR", str(tmp_path / "stack"))
+    monkeypatch.setenv("PIPELINE_PG_PORT", "25433")
+    monkeypatch.setenv("PIPELINE_PG_DATABASE", "pipeline")
+    server = Postgres(load_settings())
+    server.start()
+    connect(load_settings().redis).flushdb()
+    yield server
+    server.stop()
+
+
+def rows(server: Postgres) -> list[str]:
+    out = server.psql("SELECT sale_id FROM sales.sales ORDER BY sale_id", database="pipeline")
+    return out.split()
+
+
+def test_postgres_stopped_mid_run(
+    private_postgres: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = Inbox.from_settings()
+    for name, first in (("sales_2024_w30_north.csv", 1), ("sales_2024_w30_south.csv", 1001)):
+        path = inbox.paths.inbox / name
+        path.write_text(csv_text(sales_rows(first, 30)))
+    real_archive = Inbox._archive
+    archived: list[str] = []
+
+    def archive_then_stop_postgres(self: Inbox, flag: dict, began: float) -> None:
+        real_archive(self, flag, began)
+        archived.append(flag["file_id"])
+        if len(archived) == 1:
+            private_postgres.stop()  # PostgreSQL goes away between two files
+
+    with monkeypatch.context() as patch:
+        import pipeline.inbox as module
+
+        patch.setitem(module.STEPS, doc.LOADED, archive_then_stop_postgres)
+        assert not luigi.build(
+            [ProcessInbox(min_age_s=0)], local_scheduler=True, log_level="WARNING"
+        )
+    flags = {f["status"]: f for f in inbox.ledger.list()[0]}
+    assert set(flags) == {doc.ARCHIVED, doc.FAILED}
+    error = flags[doc.FAILED]["last_error"]
+    assert error["stage"] == "loaded" and error["type"] == "PostgresError"
+    assert "cannot connect to PostgreSQL" in error["message"]
+
+    private_postgres.start()
+    assert luigi.build([ProcessInbox(min_age_s=0)], local_scheduler=True, log_level="WARNING")
+    assert {f["status"] for f in inbox.ledger.list()[0]} == {doc.ARCHIVED}
+    assert rows(private_postgres) == [str(i) for i in [*range(1, 31), *range(1001, 1031)]]
