@@ -8,8 +8,9 @@ that did not commit (the pattern of ``luigi.contrib.postgres.CopyToTable``).
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TextIO
 
 import luigi
@@ -46,17 +47,44 @@ def connect(settings: PostgresSettings | None = None) -> psycopg2.extensions.con
         ) from exc
 
 
+# One open connection per process and server: a SCRAM login costs ~10 ms, more than loading a
+# small file. Keyed by pid because Luigi's workers fork, and a connection must not cross a fork.
+_connections: dict[tuple[int, str, int, str, str], psycopg2.extensions.connection] = {}
+
+
+def _checkout(settings: PostgresSettings | None) -> tuple[tuple[int, str, int, str, str], Any]:
+    pg = settings or load_settings().postgres
+    key = (os.getpid(), pg.host, pg.port, pg.database, pg.user)
+    conn = _connections.get(key)
+    if conn is not None:
+        try:
+            with conn.cursor() as cur:  # a server restarted since: find out now, not mid-load
+                cur.execute("SELECT 1")
+            conn.rollback()
+        except psycopg2.Error:
+            with suppress(psycopg2.Error):
+                conn.close()
+            conn = None
+    if conn is None:
+        conn = connect(pg)
+        _connections[key] = conn
+    return key, conn
+
+
 @contextmanager
 def transaction(
     settings: PostgresSettings | None = None,
 ) -> Iterator[psycopg2.extensions.cursor]:
     """A cursor inside one transaction: committed on success, rolled back on any error."""
-    conn = connect(settings)
+    key, conn = _checkout(settings)
     try:
         with conn, conn.cursor() as cur:
             yield cur
-    finally:
-        conn.close()
+    except (psycopg2.OperationalError, psycopg2.InterfaceError):
+        _connections.pop(key, None)
+        with suppress(psycopg2.Error):
+            conn.close()
+        raise
 
 
 def serialize_ddl(cur: psycopg2.extensions.cursor, key: str) -> None:

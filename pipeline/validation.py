@@ -116,7 +116,8 @@ def _check_column(values: pd.Series, column: Column) -> tuple[pd.Series, pd.Seri
     rule = pd.Series("", index=values.index, dtype=object)
 
     def breaks(mask: pd.Series, name: str) -> None:
-        rule.loc[mask & (rule == "")] = name
+        if mask.any():  # the common case is a clean column: skip the assignment
+            rule.loc[mask & (rule == "")] = name
 
     empty = text == ""
     if not column.nullable:
