@@ -161,7 +161,8 @@ def _floor(raw: Path) -> float:
         cur.execute(FLOOR_AGG)
         cur.execute(
             "SELECT week_start, region, product_id, sales_count, total_amount, avg_sale_amount,"
-            " rank_in_region, 0.0, NULL, NULL, current_date, now()::timestamp(0) FROM sales.floor_agg"
+            " rank_in_region, 0.0, NULL, NULL, current_date, now()::timestamp(0)"
+            " FROM sales.floor_agg"
         )
         rows = cur.fetchall()
     ch = ClickHouse()
@@ -237,7 +238,8 @@ def _small_files(runtime: Path, count: int, rows_per_file: int = 20) -> float:
     sale = 1
     for i in range(count):
         week, region = divmod(i, 4)
-        name = f"sales_{2000 + week // 52}_w{week % 52 + 1:02d}_{('north', 'south', 'east', 'west')[region]}.csv"
+        region_name = ("north", "south", "east", "west")[region]
+        name = f"sales_{2000 + week // 52}_w{week % 52 + 1:02d}_{region_name}.csv"
         lines = [f"{sale + j},1,1,1,2024-01-01,1.00,North\n" for j in range(rows_per_file)]
         sale += rows_per_file
         (inbox / name).write_text(header + "".join(lines))
@@ -266,9 +268,8 @@ def sales_bench(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         stats = write_year(raw, SalesSpec())
         generate_s = time.perf_counter() - t0
-        print(
-            f"\nSales year: {stats['files']} files, {stats['rows_written']:,} rows ({generate_s:.1f} s to generate)"
-        )
+        files, written = stats["files"], stats["rows_written"]
+        print(f"\nSales year: {files} files, {written:,} rows ({generate_s:.1f} s to generate)")
         flow_s, rows = _flow(raw, runtime, workers=2)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         line = "  {:<66} {:8.1f} s   {}"
