@@ -50,6 +50,8 @@ class Contract:
     transform: str = "identity"
     # Columns the flows filter on (an index each): the weekly sales aggregate reads by date.
     indexes: tuple[str, ...] = ()
+    # The date column retention ages rows by ('' keeps rows forever).
+    retention_column: str = ""
     description: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -81,6 +83,7 @@ SALES = Contract(
     reject_threshold=0.05,
     transform="transform_sales",
     indexes=("sale_date",),
+    retention_column="sale_date",
     description="One row per order: weekly files per region (seed 004).",
 )
 

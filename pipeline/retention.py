@@ -1,0 +1,116 @@
+"""Old data out of the way (seed 002: "archiving of old data").
+
+- PostgreSQL: rows of a dataset's hot table older than ``hot_days`` (by the contract's
+  ``retention_column``) move to ``<table>_archive`` in one transaction (DELETE ... RETURNING feeds
+  the INSERT), so a row is always in exactly one of the two.
+- Files: archived originals older than ``archive_days`` (by their dated folder) are deleted, and
+  their flags say when.
+
+    luigi --module pipeline.retention ApplyRetention                 # daily, from cron
+    luigi --module pipeline.retention ApplyRetention --hot-days 365 --archive-days 730
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import luigi
+
+from config.settings import load_settings
+from flags.ledger import Ledger
+from flags.store import FlagNotFound
+from pipeline.datasets import CONTRACTS, Contract
+from pipeline.postgres import serialize_ddl, transaction
+from pipeline.tasks import PipelineTask
+
+log = logging.getLogger(__name__)
+
+
+def move_old_rows(contract: Contract, cutoff: dt.date) -> int:
+    """Move rows older than ``cutoff`` to the archive table; return how many moved."""
+    column = contract.retention_column
+    if not column:
+        return 0
+    table, archive = contract.pg_table, f"{contract.pg_table}_archive"
+    with transaction() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+        if not cur.fetchone()[0]:  # type: ignore[index]
+            return 0
+        serialize_ddl(cur, archive)
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {archive} (LIKE {table} INCLUDING DEFAULTS)")
+        columns = ", ".join([*contract.names, "file_id", "loaded_at"])
+        cur.execute(
+            f"WITH moved AS (DELETE FROM {table} WHERE {column} < %s RETURNING {columns})"
+            f" INSERT INTO {archive} ({columns}) SELECT {columns} FROM moved",
+            (cutoff,),
+        )
+        return int(cur.rowcount)
+
+
+def delete_old_archives(archive_root: Path, cutoff: dt.date, ledger: Ledger) -> int:
+    """Delete archived files in day folders (YYYY/MM/DD) before ``cutoff``; note it in flags."""
+    deleted = 0
+    if not archive_root.is_dir():
+        return 0
+    for day_dir in sorted(archive_root.glob("[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9]")):
+        try:
+            day = dt.date(*(int(p) for p in day_dir.relative_to(archive_root).parts))
+        except ValueError:
+            continue
+        if day >= cutoff:
+            continue
+        for path in sorted(day_dir.iterdir()):
+            file_id = path.name.split("__", 1)[0]
+            path.unlink()
+            deleted += 1
+            try:
+                ledger.annotate(
+                    file_id,
+                    "archive_deleted_on",
+                    dt.date.today().isoformat(),
+                    note=f"retention: {path.name}",
+                )
+            except (FlagNotFound, ValueError):
+                log.warning("retention deleted %s, which has no flag", path)
+        shutil.rmtree(day_dir, ignore_errors=True)
+    return deleted
+
+
+class ApplyRetention(PipelineTask):
+    """Apply retention once a day; the counts are kept in ``work/.retention/<day>.json``."""
+
+    day = luigi.DateParameter(default=dt.date.today())
+    hot_days = luigi.IntParameter(default=400)
+    archive_days = luigi.IntParameter(default=365)
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(
+            str(load_settings().paths.work / ".retention" / f"{self.day}.json")
+        )
+
+    def run(self) -> None:
+        settings = load_settings()
+        counts: dict[str, Any] = {"day": self.day.isoformat(), "rows_moved": {}, "files_deleted": 0}
+        for contract in CONTRACTS.values():
+            moved = move_old_rows(contract, self.day - dt.timedelta(days=self.hot_days))
+            counts["rows_moved"][contract.pg_table] = moved
+            log.info("retention: %d rows of %s moved to its archive", moved, contract.pg_table)
+        counts["files_deleted"] = delete_old_archives(
+            settings.paths.archive,
+            self.day - dt.timedelta(days=self.archive_days),
+            Ledger.from_settings(settings),
+        )
+        log.info("retention: %d archived files deleted", counts["files_deleted"])
+        moved_rows = sum(counts["rows_moved"].values())
+        self.progress(f"moved {moved_rows} rows, deleted {counts['files_deleted']} files", 100)
+        target = Path(self.output().path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(json.dumps(counts), encoding="utf-8")
+        os.replace(tmp, target)
