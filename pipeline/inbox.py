@@ -555,10 +555,14 @@ class ProcessInbox(luigi.Task):
             time.sleep(0.5)
         ids = self._pending(inbox)
         self.set_status_message(f"registered {registered}; {len(ids)} file(s) to process")
-        if ids:
-            size = max(1, self.batch_size)
-            batches = [ids[i : i + size] for i in range(0, len(ids), size)]
-            yield [IngestFiles(file_ids=batch) for batch in batches]
+        size = max(1, self.batch_size)
+        if len(ids) > size:
+            # Many files: batches as tasks, which Luigi's workers run in parallel.
+            yield [IngestFiles(file_ids=ids[i : i + size]) for i in range(0, len(ids), size)]
+        elif ids:
+            # One batch's worth: run it here. A dynamic dependency would cost a scheduler round
+            # trip (a worker poll) for a few files, more than the files themselves.
+            IngestFiles(file_ids=ids).run()
         batches_run = math.ceil(len(ids) / max(1, self.batch_size))
         log.info(
             "inbox sweep: %d registered, %d in %d batch(es)", registered, len(ids), batches_run
