@@ -146,6 +146,12 @@ def _touch(flag: dict[str, Any], stamp: str) -> None:
     flag["revision"] = int(flag["revision"]) + 1
 
 
+def _detail_key(key: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+        raise FlagError(f"detail key must be snake_case, not {key!r}")
+    return key
+
+
 def advance(
     flag: dict[str, Any],
     status: str,
@@ -174,9 +180,7 @@ def advance(
     new["stages"][status] = _stage_entry(stamp, rows_in, rows_out, rows_rejected, duration_s)
     new["history"].append(_event(stamp, "transition", old, status, note))
     for key, value in (details or {}).items():
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
-            raise FlagError(f"detail key must be snake_case, not {key!r}")
-        new["details"][key] = value
+        new["details"][_detail_key(key)] = value
     if status != QUARANTINED:
         new["last_error"] = None
     _touch(new, stamp)
@@ -264,8 +268,7 @@ def annotate(
     at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Record a fact about the file without changing its status (archive path, notification)."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
-        raise FlagError(f"detail key must be snake_case, not {key!r}")
+    _detail_key(key)
     stamp = now_iso(at)
     new = deepcopy(flag)
     new["details"][key] = value

@@ -252,6 +252,19 @@ class Server:
         return outcome
 
 
+def ready_endpoint(port: int) -> tuple[bool, str]:
+    """Health of a Prometheus-family server: its ``/-/ready`` answers 200."""
+    try:
+        code, _ = http_get(f"http://127.0.0.1:{port}/-/ready")
+    except OSError as exc:
+        return False, str(exc)
+    return code == 200, f"HTTP {code}"
+
+
+def url_port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].strip("/"))
+
+
 def tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -578,7 +591,7 @@ class Pushgateway(Server):
 
     @property
     def port(self) -> int:
-        return int(self.settings.monitoring.pushgateway_url.rsplit(":", 1)[1].strip("/"))
+        return url_port(self.settings.monitoring.pushgateway_url)
 
     def executable(self) -> Path | None:
         found = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
@@ -593,11 +606,7 @@ class Pushgateway(Server):
         ]
 
     def health(self) -> tuple[bool, str]:
-        try:
-            code, _ = http_get(f"http://127.0.0.1:{self.port}/-/ready")
-        except OSError as exc:
-            return False, str(exc)
-        return code == 200, f"HTTP {code}"
+        return ready_endpoint(self.port)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -606,7 +615,7 @@ class Luigid(Server):
 
     @property
     def port(self) -> int:
-        return int(self.settings.monitoring.luigid_url.rsplit(":", 1)[1].strip("/"))
+        return url_port(self.settings.monitoring.luigid_url)
 
     def executable(self) -> Path | None:
         candidate = Path(sys.executable).parent / "luigid"
@@ -668,7 +677,7 @@ class Prometheus(Server):
 
     @property
     def port(self) -> int:
-        return int(self.settings.monitoring.prometheus_url.rsplit(":", 1)[1].strip("/"))
+        return url_port(self.settings.monitoring.prometheus_url)
 
     def executable(self) -> Path | None:
         found = shutil.which("prometheus")
@@ -710,11 +719,7 @@ class Prometheus(Server):
         ]
 
     def health(self) -> tuple[bool, str]:
-        try:
-            code, _ = http_get(f"http://127.0.0.1:{self.port}/-/ready")
-        except OSError as exc:
-            return False, str(exc)
-        return code == 200, f"HTTP {code}"
+        return ready_endpoint(self.port)
 
 
 SERVER_CLASSES: list[Callable[[Settings], Server]] = [
