@@ -26,7 +26,8 @@ def main() -> int:
         "--files", type=int, nargs="+", default=[100, 1000, 5000], help="per-file overhead sizes"
     )
     args = parser.parse_args()
-    for name in args.names or list(BENCHMARKS):
+    default = [name for name in BENCHMARKS if name != "sales-10m"]
+    for name in args.names or default:
         BENCHMARKS[name](args)
     return 0
 
