@@ -17,6 +17,7 @@ from pipeline.postgres import transaction
 from pipeline.sales import SalesBackfill
 from pipeline.sales_generator import SalesSpec, write_year
 from pipeline.smoke import PG_TABLE, SmokeDemo, write_smoke_file
+from stack.servers import url_port
 
 
 def main() -> int:
@@ -33,7 +34,7 @@ def main() -> int:
         [SmokeDemo(day=day), SalesBackfill(start=spec.first_monday, end=last)],
         workers=2,
         scheduler_host="127.0.0.1",
-        scheduler_port=int(settings.monitoring.luigid_url.rsplit(":", 1)[1]),
+        scheduler_port=url_port(settings.monitoring.luigid_url),
         detailed_summary=True,
     )
     print(result.summary_text)

@@ -49,11 +49,12 @@ from pipeline.datasets import CONTRACTS, Contract, contract_for
 from pipeline.postgres import (
     copy_csv,
     ensure_marker_table,
-    marker_exists,
+    marker_rows,
     serialize_ddl,
     transaction,
     write_marker,
 )
+from pipeline.tasks import PipelineTask
 from pipeline.transforms import transform
 from pipeline.validation import FileRejected, check, describe_rejects, reject_share
 
@@ -382,9 +383,9 @@ class Inbox:
             ensure_marker_table(cur)
             ensure_table(cur, contract)
         with transaction() as cur:
-            if marker_exists(cur, contract.pg_table, file_id):
-                rows = -1  # committed before a crash: the flag just did not hear of it
-            else:
+            # Committed before a crash, the flag just did not hear of it: take the marker's count.
+            rows = marker_rows(cur, contract.pg_table, file_id)
+            if rows is None:
                 if not clean.exists():
                     raise FileNotFoundError(
                         f"{clean}: transformed rows missing; `flags reset {file_id} --to validated`"
@@ -393,14 +394,6 @@ class Inbox:
                 with open(clean, encoding="utf-8") as handle:
                     rows = copy_csv(cur, contract.pg_table, [*contract.names, "file_id"], handle)
                 write_marker(cur, contract.pg_table, file_id, rows)
-        if rows < 0:
-            with transaction() as cur:
-                cur.execute(
-                    "SELECT rows_loaded FROM ops.load_markers"
-                    " WHERE target_table = %s AND update_id = %s",
-                    (contract.pg_table, file_id),
-                )
-                rows = int(cur.fetchone()[0])  # type: ignore[index]
         self.ledger.advance(
             file_id,
             doc.LOADED,
@@ -474,7 +467,7 @@ def matches(flag_or_name: str, name_contains: str) -> bool:
 
 
 # -- Luigi -------------------------------------------------------------------------------------
-class IngestFiles(luigi.Task):
+class IngestFiles(PipelineTask):
     """Run the chain of a batch of registered files (one task per batch, not per file: Luigi's
     scheduling cost grows faster than linearly with the number of tasks)."""
 
@@ -499,15 +492,15 @@ class IngestFiles(luigi.Task):
             except Exception as exc:
                 failures.append(f"{file_id}: {type(exc).__name__}: {exc}")
                 status = doc.FAILED
-            if getattr(self, "_status_message_callback", None):
-                done = f"{index}/{len(self.file_ids)}"
-                self.set_status_message(f"{done} files; last {file_id}: {status}")
-                self.set_progress_percentage(int(100 * index / len(self.file_ids)))
+            self.progress(
+                f"{index}/{len(self.file_ids)} files; last {file_id}: {status}",
+                100 * index / len(self.file_ids),
+            )
         if failures:
             raise RuntimeError(f"{len(failures)} file(s) failed: " + "; ".join(failures[:5]))
 
 
-class ProcessInbox(luigi.Task):
+class ProcessInbox(PipelineTask):
     """The sweep: register every ready file in the inbox, then run every unfinished chain.
 
     ``dataset`` and ``name_contains`` narrow it (e.g. one week of sales)."""
@@ -554,7 +547,7 @@ class ProcessInbox(luigi.Task):
                 break
             time.sleep(0.5)
         ids = self._pending(inbox)
-        self.set_status_message(f"registered {registered}; {len(ids)} file(s) to process")
+        self.progress(f"registered {registered}; {len(ids)} file(s) to process")
         size = max(1, self.batch_size)
         if len(ids) > size:
             # Many files: batches as tasks, which Luigi's workers run in parallel.

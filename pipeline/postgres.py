@@ -103,16 +103,22 @@ def ensure_marker_table(cur: psycopg2.extensions.cursor) -> None:
     cur.execute(MARKER_TABLE_DDL)
 
 
-def marker_exists(cur: psycopg2.extensions.cursor, table: str, update_id: str) -> bool:
+def marker_rows(cur: psycopg2.extensions.cursor, table: str, update_id: str) -> int | None:
+    """The rows a committed load recorded, or None if that load never committed."""
     cur.execute("SELECT to_regclass('ops.load_markers') IS NOT NULL")
     row = cur.fetchone()
     if not row or not row[0]:
-        return False
+        return None
     cur.execute(
-        "SELECT 1 FROM ops.load_markers WHERE target_table = %s AND update_id = %s",
+        "SELECT rows_loaded FROM ops.load_markers WHERE target_table = %s AND update_id = %s",
         (table, update_id),
     )
-    return cur.fetchone() is not None
+    found = cur.fetchone()
+    return None if found is None else int(found[0])
+
+
+def marker_exists(cur: psycopg2.extensions.cursor, table: str, update_id: str) -> bool:
+    return marker_rows(cur, table, update_id) is not None
 
 
 def write_marker(cur: psycopg2.extensions.cursor, table: str, update_id: str, rows: int) -> None:

@@ -10,7 +10,7 @@ import pytest
 from config.settings import load_settings
 from pipeline.datasets import SALES
 from pipeline.inbox import Inbox
-from pipeline.postgres import transaction
+from pipeline.postgres import ensure_marker_table, transaction
 
 HEADER = ",".join(SALES.names)
 
@@ -33,17 +33,12 @@ def inbox(stack: None, runtime: Path) -> Inbox:
     """A fresh inbox on the real servers: its own runtime folder, an empty sales table."""
     with transaction() as cur:
         cur.execute("DROP TABLE IF EXISTS sales.sales")
-        if _has_markers(cur):
-            cur.execute("DELETE FROM ops.load_markers WHERE target_table = 'sales.sales'")
+        ensure_marker_table(cur)
+        cur.execute("DELETE FROM ops.load_markers WHERE target_table = 'sales.sales'")
     from flags.mirror import connect
 
     connect(load_settings().redis).flushdb()
     return Inbox.from_settings()
-
-
-def _has_markers(cur) -> bool:
-    cur.execute("SELECT to_regclass('ops.load_markers') IS NOT NULL")
-    return bool(cur.fetchone()[0])
 
 
 @pytest.fixture
