@@ -7,7 +7,7 @@ on 18.16 and 24+. Results come back as ``JSONCompact`` with 64-bit integers unqu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import luigi
@@ -114,18 +114,36 @@ class ClickHouseMarkerTarget(luigi.Target):
             self._client = ClickHouse()
         return self._client
 
+    # Databases whose marker table this process has created: one DDL per process, not per check.
+    _ready: set[str] = set()
+
+    def _marker_call(self, call: Callable[[], Any]) -> Any:
+        database = self.client.settings.database("ops")
+        if database not in self._ready:
+            self.client.execute("ops/create_load_markers")
+            self._ready.add(database)
+        try:
+            return call()
+        except ClickHouseError as exc:
+            if "doesn't exist" not in str(exc):
+                raise
+            self.client.execute("ops/create_load_markers")  # dropped since (tests, a reset)
+            return call()
+
     def exists(self) -> bool:
-        self.client.execute("ops/create_load_markers")
-        rows = self.client.query(
-            "ops/load_marker_exists", target_table=self.target_table, update_id=self.update_id
+        rows = self._marker_call(
+            lambda: self.client.query(
+                "ops/load_marker_exists", target_table=self.target_table, update_id=self.update_id
+            )
         )
         return bool(rows and rows[0]["present"])
 
     def touch(self, rows_loaded: int) -> None:
-        self.client.execute("ops/create_load_markers")
-        self.client.execute(
-            "ops/insert_load_marker",
-            target_table=self.target_table,
-            update_id=self.update_id,
-            rows_loaded=rows_loaded,
+        self._marker_call(
+            lambda: self.client.execute(
+                "ops/insert_load_marker",
+                target_table=self.target_table,
+                update_id=self.update_id,
+                rows_loaded=rows_loaded,
+            )
         )

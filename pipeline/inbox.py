@@ -40,6 +40,8 @@ from typing import Any
 
 import luigi
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from config.settings import Paths, load_settings
 from flags import document as doc
@@ -51,6 +53,7 @@ from pipeline.postgres import (
     ensure_marker_table,
     marker_rows,
     serialize_ddl,
+    summarize_brin,
     transaction,
     write_marker,
 )
@@ -271,7 +274,9 @@ class Inbox:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.tmp")
             with open(source, "rb") as raw, open(tmp, "wb") as out:
-                with gzip.GzipFile(filename=source.name, mode="wb", fileobj=out, mtime=0) as gz:
+                with gzip.GzipFile(
+                    filename=source.name, mode="wb", fileobj=out, mtime=0, compresslevel=6
+                ) as gz:  # gzip(1)'s default: 9 takes 2.4x the time for 6% less
                     shutil.copyfileobj(raw, gz, 1 << 20)
                 out.flush()
                 os.fsync(out.fileno())
@@ -359,7 +364,7 @@ class Inbox:
         frame = result.frame.assign(file_id=file_id)
         clean = self.work_dir(file_id) / "clean.csv"
         tmp = clean.with_name(".clean.csv.tmp")
-        frame.to_csv(tmp, index=False)
+        write_csv(frame, tmp)
         os.replace(tmp, clean)
         self.ledger.advance(
             file_id,
@@ -384,16 +389,19 @@ class Inbox:
             ensure_table(cur, contract)
         with transaction() as cur:
             # Committed before a crash, the flag just did not hear of it: take the marker's count.
+            # Without a marker the file has no rows here: they commit together or not at all
+            # (and the key's primary key refuses any row loaded some other way).
             rows = marker_rows(cur, contract.pg_table, file_id)
             if rows is None:
                 if not clean.exists():
                     raise FileNotFoundError(
                         f"{clean}: transformed rows missing; `flags reset {file_id} --to validated`"
                     )
-                cur.execute(f"DELETE FROM {contract.pg_table} WHERE file_id = %s", (file_id,))
                 with open(clean, encoding="utf-8") as handle:
                     rows = copy_csv(cur, contract.pg_table, [*contract.names, "file_id"], handle)
                 write_marker(cur, contract.pg_table, file_id, rows)
+        with transaction() as cur:
+            summarize_brin(cur, contract.pg_table)
         self.ledger.advance(
             file_id,
             doc.LOADED,
@@ -443,6 +451,12 @@ NEXT = {
 }
 
 
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Rows for ``COPY … CSV HEADER`` by Arrow's writer: a null is an empty field, an empty
+    string a quoted one (pandas' writer is ~10x slower on a sales file)."""
+    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), str(path))
+
+
 def ensure_table(cur: Any, contract: Contract) -> None:
     """The dataset's table, from its contract: its columns, the file each row came from."""
     columns = ", ".join(
@@ -458,8 +472,17 @@ def ensure_table(cur: Any, contract: Contract) -> None:
         f"CREATE TABLE IF NOT EXISTS {contract.pg_table} ({columns}, file_id text NOT NULL,"
         f" loaded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY ({key}))"
     )
-    for column in ("file_id", *contract.indexes):
-        cur.execute(f"CREATE INDEX IF NOT EXISTS {name}_{column} ON {contract.pg_table} ({column})")
+    # BRIN, not B-tree: rows arrive a file at a time, roughly in date order, so block ranges
+    # summarise them well, and a COPY pays almost nothing to keep them (two B-trees doubled it).
+    cur.execute(
+        f"CREATE INDEX IF NOT EXISTS {name}_file_id ON {contract.pg_table}"
+        " USING brin (file_id) WITH (pages_per_range = 8, autosummarize = on)"
+    )
+    for column in contract.indexes:
+        cur.execute(
+            f"CREATE INDEX IF NOT EXISTS {name}_{column} ON {contract.pg_table}"
+            f" USING brin ({column}) WITH (autosummarize = on)"
+        )
 
 
 def matches(flag_or_name: str, name_contains: str) -> bool:

@@ -146,6 +146,21 @@ def copy_csv(
     return int(cur.rowcount)
 
 
+def summarize_brin(cur: psycopg2.extensions.cursor, table: str) -> int:
+    """Summarise the block ranges rows were just appended to, in every BRIN index of ``table``.
+
+    A range without a summary is read whole by every query on the index, and autovacuum only
+    gets to it later: without this each week's aggregate would scan most of the table. Run it
+    after the load commits (it takes a lock that would otherwise serialise parallel loads)."""
+    cur.execute(
+        "SELECT coalesce(sum(brin_summarize_new_values(i.indexrelid)), 0)"
+        " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam"
+        " WHERE i.indrelid = to_regclass(%s) AND am.amname = 'brin'",
+        (table,),
+    )
+    return int(cur.fetchone()[0])  # type: ignore[index]
+
+
 def rows_to_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> io.StringIO:
     import csv
 

@@ -35,7 +35,7 @@ def transform_sales(frame: pd.DataFrame, contract: Contract) -> Transformed:
     result = drop_duplicate_keys(frame, contract.key)
     out = result.frame.copy()
     out["sale_amount"] = out["sale_amount"].round(2)
-    out["sale_date"] = pd.to_datetime(out["sale_date"]).dt.date
+    out["sale_date"] = pd.to_datetime(out["sale_date"]).astype("date32[pyarrow]")
     return Transformed(out, result.duplicates_removed)
 
 

@@ -9,6 +9,12 @@ Two kinds of outcome:
 
 Rows are numbered from 1 for the first data row (the header is line 1 of the file, so row N is
 line N + 1 when no field spans lines).
+
+Speed: a file in the common shape (the contract's plain header, no quotes, no blank lines) is
+parsed by Arrow's CSV reader, and each column is checked with Arrow's compute kernels (the same
+regular expressions, in RE2). A column that breaks any rule, and any file not in that shape, goes
+through the row-by-row path below, which names every row, column and rule; the fast path accepts
+only what that path accepts, with the same typed values (a test holds them equal).
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ import io
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from pipeline.datasets import Column, Contract
 
@@ -60,7 +69,36 @@ def decode(data: bytes, contract: Contract) -> str:
 
 def parse(data: bytes, contract: Contract) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The file's data rows as strings (index = row number) and rows of the wrong shape."""
-    text = decode(data, contract)
+    return _parse_text(decode(data, contract), contract)
+
+
+def _fast_parse(text: str, contract: Contract) -> pa.Table | None:
+    """The file as a table of strings when it is in the plain shape, else None."""
+    first = text.partition("\n")[0].rstrip("\r")
+    if [h.strip().lower() for h in first.split(contract.delimiter)] != contract.names:
+        return None
+    # Quotes, blank lines and lone carriage returns are the row-by-row parser's to number.
+    body = text[len(first) :]
+    if '"' in text or "\r" in body.replace("\r\n", "\n") or "\n\n" in body.rstrip("\n"):
+        return None
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(
+                use_threads=False, skip_rows=1, column_names=contract.names
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=contract.delimiter, quote_char=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in contract.names},
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, OverflowError):
+        return None
+    return table if table.num_rows else None
+
+
+def _parse_text(text: str, contract: Contract) -> tuple[pd.DataFrame, pd.DataFrame]:
     csv.field_size_limit(MAX_FIELD_BYTES)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=contract.delimiter, strict=True)
     try:
@@ -153,13 +191,75 @@ def _check_column(values: pd.Series, column: Column) -> tuple[pd.Series, pd.Seri
     return typed, rule
 
 
-def check(data: bytes, contract: Contract) -> Checked:
+_ARROW_TYPES = {"int": pa.int64(), "decimal": pa.float64(), "date": pa.date32()}
+_PATTERNS = {"int": _INT, "decimal": _DECIMAL, "date": _DATE}
+_PANDAS_TYPES = {"int": "Int64", "decimal": "float64", "date": "datetime64[us]", "str": "str"}
+
+
+def _fast_column(values: pa.ChunkedArray, column: Column, index: pd.Index) -> pd.Series | None:
+    """The typed column when every value keeps every rule, else None (the slow path decides)."""
+    text = pc.utf8_trim_whitespace(values)
+    length = pc.utf8_length(text)
+    empty = pc.equal(length, 0)
+    if pc.any(empty).as_py() and not column.nullable:
+        return None
+    if pc.max(length).as_py() > column.max_length:
+        return None
+    present = pc.if_else(empty, pa.scalar(None, pa.string()), text)
+    if column.type in _PATTERNS:
+        if pc.any(pc.invert(pc.match_substring_regex(present, _PATTERNS[column.type]))).as_py():
+            return None
+        try:
+            typed = pc.cast(present, _ARROW_TYPES[column.type])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # e.g. a day that does not exist
+        bounds = (
+            [pa.scalar(b, typed.type) for b in (column.min, column.max)]
+            if column.type == "date"
+            else [None if b is None else float(b) for b in (column.min, column.max)]  # type: ignore[arg-type]
+        )
+        low, high = bounds
+        if column.min is not None and pc.any(pc.less(typed, low)).as_py():
+            return None
+        if column.max is not None and pc.any(pc.greater(typed, high)).as_py():
+            return None
+    else:
+        typed = present
+        if column.allowed is not None:
+            inside = pc.is_in(present, value_set=pa.array(sorted(column.allowed)))
+            if not pc.all(pc.or_(inside, empty)).as_py():
+                return None
+    series = typed.to_pandas().astype(_PANDAS_TYPES[column.type])
+    series.index = index
+    return series.rename(column.name)
+
+
+def check(data: bytes, contract: Contract, fast: bool = True) -> Checked:
     """Parse and check a file; raise ``FileRejected`` when it is unusable as a whole."""
-    frame, rejects = parse(data, contract)
+    text = decode(data, contract)
+    table = _fast_parse(text, contract) if fast else None
     typed: dict[str, pd.Series] = {}
+    if table is not None:
+        index = pd.RangeIndex(1, table.num_rows + 1, name="row")
+        for column in contract.columns:
+            series = _fast_column(table[column.name], column, index)
+            if series is not None:
+                typed[column.name] = series
+        # Only the columns that broke a rule are read again, row by row, to name the rows.
+        slow = [n for n in contract.names if n not in typed]
+        frame = pd.DataFrame(
+            {n: table[n].to_numpy(zero_copy_only=False) for n in slow}, index=index, dtype=object
+        )
+        rejects = pd.DataFrame(
+            {c: pd.Series(dtype="int64" if c == "row" else object) for c in REJECT_COLUMNS}
+        )
+    else:
+        frame, rejects = _parse_text(text, contract)
     found = [rejects]
     broken = pd.Series(False, index=frame.index)
     for column in contract.columns:
+        if column.name in typed:
+            continue
         values, rule = _check_column(frame[column.name], column)
         typed[column.name] = values
         bad = rule != ""
@@ -178,7 +278,9 @@ def check(data: bytes, contract: Contract) -> Checked:
                     }
                 )
             )
-    good = pd.DataFrame(typed, index=frame.index)[~broken.to_numpy()]
+    good = pd.DataFrame({n: typed[n] for n in contract.names}, index=frame.index)[
+        ~broken.to_numpy()
+    ]
     all_rejects = (
         pd.concat([f for f in found if len(f)], ignore_index=True)
         if any(len(f) for f in found)

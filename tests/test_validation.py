@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.datasets import SALES, contract_for
 from pipeline.transforms import transform
@@ -100,3 +104,77 @@ def test_file_names_pick_the_contract() -> None:
     assert found[1] == {"year": "2024", "week": "07", "region": "north"}
     for name in ("sales_2024_w07_north.csv.tmp", "../sales_2024_w07_north.csv", "notes.txt"):
         assert contract_for(name) is None
+
+
+# -- the Arrow fast path must decide exactly as the row-by-row path ----------------------------
+TRICKY = {
+    "int": [
+        "1",
+        "42",
+        " 7 ",
+        "+3",
+        "-1",
+        "0",
+        "",
+        "x",
+        "1.5",
+        "99999999999999999999",
+        "1_000",
+        "٣",
+    ],
+    "decimal": [
+        "1",
+        "199.98",
+        " 5.5",
+        ".5",
+        "5.",
+        "-0.01",
+        "1e3",
+        "",
+        "nan",
+        "inf",
+        "12345678901234567",
+    ],
+    "date": [
+        "2024-01-02",
+        " 2024-02-29",
+        "2023-02-29",
+        "1999-12-31",
+        "2100-01-02",
+        "02/01/2024",
+        "",
+    ],
+    "str": ["North", " South ", "Mars", "", "north", "Eäst"],
+}
+
+
+def _same_outcome(data: bytes) -> None:
+    fast, slow = check(data, SALES), check(data, SALES, fast=False)
+    assert fast.rows_in == slow.rows_in
+    assert fast.rejects.values.tolist() == slow.rejects.values.tolist()
+    assert fast.good.index.tolist() == slow.good.index.tolist()
+    for name in SALES.names:
+        assert fast.good[name].dtype == slow.good[name].dtype, name
+        assert fast.good[name].astype(object).where(fast.good[name].notna(), None).tolist() == (
+            slow.good[name].astype(object).where(slow.good[name].notna(), None).tolist()
+        ), name
+
+
+@given(
+    st.lists(
+        st.tuples(*(st.sampled_from(TRICKY[c.type]) for c in SALES.columns)),
+        min_size=1,
+        max_size=6,
+    )
+)
+@settings(max_examples=100, deadline=None)
+def test_the_fast_path_decides_exactly_as_the_row_by_row_path(rows: list[tuple[str, ...]]) -> None:
+    _same_outcome(csv(*(",".join(r) for r in rows)))
+
+
+def test_the_fast_path_agrees_on_a_generated_week(tmp_path: Path) -> None:
+    from pipeline.sales_generator import SalesSpec, write_year
+
+    write_year(tmp_path, SalesSpec(total_orders=20_000, weeks=2))
+    for path in sorted(tmp_path.glob("*.csv")):
+        _same_outcome(path.read_bytes())
