@@ -27,6 +27,8 @@ DEFAULT_PORTS = {
     "prometheus": 19090,
     "pushgateway": 19091,
     "luigid": 18082,
+    # The project's demo stand-in for a CRM (pipeline.crm_service); not a server of the stack.
+    "crm": 18090,
 }
 
 # Logical ClickHouse databases (DESIGN.md); tests map them to prefixed copies.
@@ -77,6 +79,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
 
 
 def _identifier(env: Mapping[str, str], name: str, default: str) -> str:
@@ -156,6 +168,19 @@ class TelegramSettings:
 
 
 @dataclass(frozen=True)
+class CrmSettings:
+    """The CRM's HTTP JSON API (seed 003): the demo points at the project's stand-in service."""
+
+    url: str
+    token: str = field(repr=False)
+    timeout_s: float = 30.0
+    # Attempts per request on connection errors and 5xx (429 waits for Retry-After instead).
+    max_attempts: int = 4
+    backoff_s: float = 0.5
+    page_size: int = 500
+
+
+@dataclass(frozen=True)
 class Paths:
     """The runtime folder: everything the pipeline writes, never beside the code."""
 
@@ -219,6 +244,7 @@ class Settings:
     clickhouse: ClickHouseSettings
     monitoring: MonitoringSettings
     telegram: TelegramSettings
+    crm: CrmSettings
     environment_name: str = "local"
 
 
@@ -261,6 +287,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             luigid_url=e.get("PIPELINE_LUIGID_URL", f"http://127.0.0.1:{p['luigid']}"),
             elasticsearch_url=e.get("PIPELINE_ELASTICSEARCH_URL", ""),
             elasticsearch_api_key=e.get("PIPELINE_ELASTICSEARCH_API_KEY", ""),
+        ),
+        crm=CrmSettings(
+            url=e.get("PIPELINE_CRM_URL", f"http://127.0.0.1:{p['crm']}"),
+            token=e.get("PIPELINE_CRM_TOKEN", ""),
+            timeout_s=_float(e, "PIPELINE_CRM_TIMEOUT_S", 30.0),
+            max_attempts=_int(e, "PIPELINE_CRM_MAX_ATTEMPTS", 4),
+            backoff_s=_float(e, "PIPELINE_CRM_BACKOFF_S", 0.5),
+            page_size=_int(e, "PIPELINE_CRM_PAGE_SIZE", 500),
         ),
         telegram=TelegramSettings(
             token=e.get("TELEGRAM_BOT_TOKEN", ""),

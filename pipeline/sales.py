@@ -190,18 +190,6 @@ def _summary(task: SalesWeekly) -> None:
     Notifier().send(f"✅ sales week {task.week} loaded\n" + "\n".join(lines), kind="summary")
 
 
-FLOW_TASKS = (SalesWeekly, SalesAggregates, SalesAggregatesToClickHouse, ProcessInbox)
-
-
-@luigi.Task.event_handler(luigi.Event.FAILURE)
-def _failure(task: luigi.Task, exception: BaseException) -> None:
-    if isinstance(task, FLOW_TASKS) or task.get_task_family() == "IngestFiles":
-        Notifier().send(
-            f"❌ {task.task_id} failed: {type(exception).__name__}: {str(exception)[:1500]}",
-            kind="failure",
-        )
-
-
 class SalesBackfill(luigi.WrapperTask):
     """Every week from ``start`` to ``end`` (Mondays, inclusive): one command for a year."""
 

@@ -1,4 +1,4 @@
-"""What every task of the project shares."""
+"""What every task of the project shares: progress in the scheduler UI, failure notifications."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import luigi
 
 
 class PipelineTask(luigi.Task):
-    """A Luigi task that reports progress to the scheduler UI when a worker runs it.
+    """A Luigi task that reports progress to the scheduler UI when a worker runs it, and whose
+    failure sends a notification naming the task and the error.
 
     ``progress`` is safe outside a worker (a test calling ``run()`` directly, a rerun forced from
     a shell): Luigi only wires the status callbacks when its worker runs the task.
@@ -17,3 +18,15 @@ class PipelineTask(luigi.Task):
             self.set_status_message(message)
         if percent is not None and getattr(self, "_progress_percentage_callback", None):
             self.set_progress_percentage(int(percent))
+
+
+@PipelineTask.event_handler(luigi.Event.FAILURE)
+def _notify_failure(task: PipelineTask, exception: BaseException) -> None:
+    """Every failed run of a flow's task (each retry included) says so, with the error; task
+    parameters are dates, weeks and file batches, never personal data."""
+    from pipeline.notify import Notifier
+
+    Notifier().send(
+        f"❌ {task.task_id} failed: {type(exception).__name__}: {str(exception)[:1500]}",
+        kind="failure",
+    )

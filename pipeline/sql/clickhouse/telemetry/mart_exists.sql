@@ -1,0 +1,6 @@
+-- Whether the mart table exists (create_data_mart_table's output); database = the real name.
+-- check: {"database": "dialect_bionicpro_reports"}
+-- after: telemetry/create_mart
+SELECT toUInt8(count()) AS present
+FROM system.tables
+WHERE database = %(database)s AND name = 'reports_data_mart'

@@ -1,0 +1,264 @@
+"""The telemetry + CRM data mart (seed 003): daily at 02:00 for the previous day.
+
+Tasks, named as in the seed::
+
+    extract_telemetry(date) ─┐
+                             ├─> transform_data(date) ─┐
+    extract_crm_data(date) ──┘                         ├─> load_to_clickhouse(date) <- TelemetryMart
+                             create_data_mart_table() ─┘
+
+- ``extract_telemetry``: the day's device events aggregated per user x prosthesis in PostgreSQL
+  (total actions, average/max/min response time, grasp/release/flex counts, average/min battery)
+  with the usage seconds of the sessions that overlap the day (clipped to it). Days are UTC.
+- ``extract_crm_data``: every customer from the CRM's HTTP API (``pipeline.crm``).
+- ``transform_data``: the join and the derived metrics (``pipeline.mart``, pure).
+- ``create_data_mart_table``: ``bionicpro_reports.reports_data_mart`` if missing.
+- ``load_to_clickhouse``: the day replaced in the mart: its month partition is rebuilt in a stage
+  table (the month's other days + the new day) and swapped in with ``REPLACE PARTITION``, so a
+  rerun of a day gives the same table. One load at a time (Luigi resource ``bionicpro_mart``).
+
+Each task retries twice, five minutes apart (``retry_count = 3``: Luigi counts the failures
+before it gives up; the delay is ``[scheduler] retry_delay`` in luigi.cfg). Every failure sends a
+notification (``PipelineTask``); a success sends a summary with counts only.
+
+Personal data (emails, names) is in the CRM file, the mart file (both mode 0600 under
+``var/telemetry/<date>/``) and the mart; never in logs, flags or notifications.
+
+    luigi --module pipeline.telemetry TelemetryMart --date 2024-01-15
+    luigi --module pipeline.telemetry RangeDaily --of TelemetryMart \\
+        --start 2024-01-01 --stop 2024-02-01                         # a backfill
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import luigi
+import pandas as pd
+
+from config.settings import load_settings
+from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
+from pipeline.crm import CrmClient
+from pipeline.mart import CRM_COLUMNS, MART_COLUMNS, TELEMETRY_COLUMNS, build_mart
+from pipeline.notify import Notifier
+from pipeline.postgres import transaction
+from pipeline.tasks import PipelineTask
+from pipeline.telemetry_generator import ensure_tables
+
+# Two retries: Luigi's retry_count is the number of failures before the task is disabled.
+RETRY_COUNT = 3
+MART = "reports_data_mart"
+
+TELEMETRY_SQL = """
+WITH events AS (
+    SELECT user_id, prosthesis_id,
+           count(*) AS total_actions,
+           round(avg(response_time_ms)::numeric, 3)::float8 AS avg_response_time,
+           max(response_time_ms) AS max_response_time,
+           min(response_time_ms) AS min_response_time,
+           count(*) FILTER (WHERE action_type = 'grasp') AS grasp_count,
+           count(*) FILTER (WHERE action_type = 'release') AS release_count,
+           count(*) FILTER (WHERE action_type = 'flex') AS flex_count,
+           round(avg(battery_level), 3)::float8 AS avg_battery_level,
+           min(battery_level)::float8 AS min_battery_level
+    FROM telemetry.device_events
+    WHERE event_time >= %(lo)s AND event_time < %(hi)s
+    GROUP BY user_id, prosthesis_id
+), usage AS (
+    SELECT user_id, prosthesis_id,
+           sum(extract(epoch FROM least(ended_at, %(hi)s) - greatest(started_at, %(lo)s)))::bigint
+               AS total_usage_seconds
+    FROM telemetry.usage_sessions
+    WHERE started_at < %(hi)s AND ended_at > %(lo)s
+    GROUP BY user_id, prosthesis_id
+)
+SELECT e.*, coalesce(u.total_usage_seconds, 0) AS total_usage_seconds
+FROM events e LEFT JOIN usage u USING (user_id, prosthesis_id)
+ORDER BY user_id, prosthesis_id
+"""
+
+
+def yesterday() -> dt.date:
+    return dt.date.today() - dt.timedelta(days=1)
+
+
+def day_dir(date: dt.date) -> Path:
+    return load_settings().paths.runtime / "telemetry" / date.isoformat()
+
+
+def day_bounds(date: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    lo = dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC)
+    return lo, lo + dt.timedelta(days=1)
+
+
+def write_private_csv(frame: pd.DataFrame, target: luigi.LocalTarget) -> None:
+    """Atomically, readable by the owner only (the file may hold personal data)."""
+    with target.temporary_path() as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            frame.to_csv(handle, index=False)
+
+
+class MartTask(PipelineTask):
+    retry_count = RETRY_COUNT
+
+
+class extract_telemetry(MartTask):  # noqa: N801 (the seed's task names)
+    """The day's telemetry per user x prosthesis, aggregated in PostgreSQL."""
+
+    date = luigi.DateParameter(default=yesterday())
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(day_dir(self.date) / "telemetry.csv"))
+
+    def run(self) -> None:
+        ensure_tables()  # a database with no telemetry yet gives an empty day, not an error
+        lo, hi = day_bounds(self.date)
+        with transaction() as cur:
+            cur.execute(TELEMETRY_SQL, {"lo": lo, "hi": hi})
+            frame = pd.DataFrame(cur.fetchall(), columns=TELEMETRY_COLUMNS)
+        write_private_csv(frame, self.output())
+        self.progress(f"{len(frame)} user x prosthesis rows for {self.date}", 100)
+
+
+class extract_crm_data(MartTask):  # noqa: N801
+    """Every CRM customer (the CRM has no history: this is its state when the task runs)."""
+
+    date = luigi.DateParameter(default=yesterday())
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(day_dir(self.date) / "crm.csv"))
+
+    def run(self) -> None:
+        rows: list[dict[str, Any]] = []
+        for customer in CrmClient().customers():
+            rows.append(
+                {
+                    "user_id": customer.user_id,
+                    "email": customer.email,
+                    "first_name": customer.first_name,
+                    "last_name": customer.last_name,
+                    "order_date": customer.order_date,
+                    "status": customer.status,
+                }
+            )
+            if len(rows) % 1000 == 0:
+                self.progress(f"{len(rows)} customers read")
+        write_private_csv(pd.DataFrame(rows, columns=CRM_COLUMNS), self.output())
+        self.progress(f"{len(rows)} customers", 100)
+
+
+def read_telemetry(path: str) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"prosthesis_id": str})
+
+
+def read_crm(path: str) -> pd.DataFrame:
+    return pd.read_csv(
+        path,
+        dtype={c: str for c in CRM_COLUMNS if c != "user_id"},
+        keep_default_na=False,
+        na_values={"order_date": [""]},
+    )
+
+
+class transform_data(MartTask):  # noqa: N801
+    """The mart's rows for the day (``pipeline.mart.build_mart``)."""
+
+    date = luigi.DateParameter(default=yesterday())
+
+    def requires(self) -> dict[str, luigi.Task]:
+        return {
+            "telemetry": extract_telemetry(date=self.date),
+            "crm": extract_crm_data(date=self.date),
+        }
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(day_dir(self.date) / "mart.csv"))
+
+    def run(self) -> None:
+        inputs = self.input()
+        mart = build_mart(
+            read_telemetry(inputs["telemetry"].path), read_crm(inputs["crm"].path), self.date
+        )
+        write_private_csv(mart, self.output())
+        unknown = int((mart["crm_matched"] == 0).sum())
+        self.progress(f"{len(mart)} rows, {unknown} user row(s) unknown to the CRM", 100)
+
+
+class MartTableTarget(luigi.Target):
+    def exists(self) -> bool:
+        ch = ClickHouse()
+        rows = ch.query("telemetry/mart_exists", database=ch.settings.database("bionicpro_reports"))
+        return bool(rows and rows[0]["present"])
+
+
+class create_data_mart_table(MartTask):  # noqa: N801
+    """``bionicpro_reports.reports_data_mart`` (monthly partitions) if it is not there."""
+
+    def output(self) -> MartTableTarget:
+        return MartTableTarget()
+
+    def run(self) -> None:
+        ClickHouse().execute("telemetry/create_mart")
+
+
+class load_to_clickhouse(MartTask):  # noqa: N801
+    """The day in the mart, replaced as a whole (its month rebuilt and swapped in)."""
+
+    date = luigi.DateParameter(default=yesterday())
+    resources = {"bionicpro_mart": 1}  # two days of one month must not swap concurrently
+
+    def requires(self) -> dict[str, luigi.Task]:
+        return {"rows": transform_data(date=self.date), "table": create_data_mart_table()}
+
+    def output(self) -> ClickHouseMarkerTarget:
+        return ClickHouseMarkerTarget(MART, self.date.isoformat())
+
+    def run(self) -> None:
+        mart = pd.read_csv(
+            self.input()["rows"].path,
+            dtype={c: str for c in ("prosthesis_id", "email", "first_name", "last_name", "status")},
+            keep_default_na=False,
+            na_values={"order_date": [""]},
+        )
+        loaded_at = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
+        rows = (
+            tuple(None if pd.isna(v) else v for v in row) + (loaded_at,)
+            for row in mart[MART_COLUMNS].itertuples(index=False, name=None)
+        )
+        stage = f"{MART}_stage_{self.date:%Y%m%d}"
+        month = int(f"{self.date:%Y%m}")
+        ch = ClickHouse()
+        ch.execute("telemetry/drop_stage", stage=stage)  # a crashed run's leftovers
+        ch.execute("telemetry/create_stage", stage=stage)
+        ch.execute("telemetry/keep_month", stage=stage, month=month, day=self.date)
+        self.progress(f"inserting {len(mart)} rows", 50)
+        ch.insert("telemetry/insert_stage", csv_chunks(rows), stage=stage)
+        ch.execute("telemetry/replace_month", stage=stage, month=month)
+        ch.execute("telemetry/drop_stage", stage=stage)
+        self.output().touch(len(mart))
+        self.progress(f"{len(mart)} rows for {self.date} in the mart", 100)
+
+
+class TelemetryMart(luigi.WrapperTask):
+    """The whole daily flow for one day (default: yesterday); a summary when it is done."""
+
+    date = luigi.DateParameter(default=yesterday())
+
+    def requires(self) -> load_to_clickhouse:
+        return load_to_clickhouse(date=self.date)
+
+
+@TelemetryMart.event_handler(luigi.Event.SUCCESS)
+def _summary(task: TelemetryMart) -> None:
+    rows = ClickHouse().query("telemetry/day_counts", day=task.date)
+    counts = rows[0] if rows else {"rows": 0, "users": 0, "unknown_to_crm": 0, "actions": 0}
+    Notifier().send(
+        f"✅ telemetry mart {task.date}: {counts['rows']} rows, {counts['users']} users, "
+        f"{counts['actions']} actions; {counts['unknown_to_crm']} row(s) of users unknown to the "
+        "CRM (kept with empty CRM fields)",
+        kind="summary",
+    )
