@@ -88,7 +88,7 @@ def generate_day(day: dt.date, spec: TelemetrySpec = TelemetrySpec()) -> dict[st
     first = np.repeat(np.cumsum(sessions_per_user) - sessions_per_user, sessions_per_user)
     rank = np.arange(n) - first
     slot_s = 16 * 3600 / np.maximum(sessions_per_user[owner], 1)
-    start_s = 6 * 3600 + (rank + rng.uniform(0, 0.5, n)) * slot_s
+    start_s = np.floor(6 * 3600 + (rank + rng.uniform(0, 0.5, n)) * slot_s)  # whole seconds
     length_s = np.minimum(rng.gamma(2.0, 900, n) + 60, slot_s * 0.5).astype(np.int64)
     sessions = pd.DataFrame(
         {
@@ -106,7 +106,7 @@ def generate_day(day: dt.date, spec: TelemetrySpec = TelemetrySpec()) -> dict[st
     counts = rng.poisson(intensity[owner] * length_s / 3600)
     session_of = np.repeat(np.arange(n), counts)
     m = len(session_of)
-    offset = rng.uniform(0, 1, m) * length_s[session_of]
+    offset = np.floor(rng.uniform(0, 1, m) * length_s[session_of] * 1000) / 1000
     event_s = start_s[session_of] + offset
     battery = np.clip(100 - (event_s - 6 * 3600) / 3600 * rng.uniform(2, 6, m), 0, 100)
     events = pd.DataFrame(
