@@ -6,6 +6,7 @@ on 18.16 and 24+. Results come back as ``JSONCompact`` with 64-bit integers unqu
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -94,6 +95,35 @@ def csv_chunks(rows: Iterable[Iterable[Any]], chunk_rows: int = 100_000) -> Iter
             buffer.truncate()
     if buffer.tell():
         yield buffer.getvalue().encode()
+
+
+def replace_day(
+    ch: ClickHouse,
+    logical_database: str,
+    table: str,
+    date_column: str,
+    day: dt.date,
+    rows: Iterable[bytes],
+) -> None:
+    """Replace one day of a table partitioned by ``toYYYYMM(date_column)`` with ``rows`` (CSV in
+    the table's column order), atomically for readers.
+
+    The day's month is rebuilt in a stage table (the month's other days as they are, then the new
+    rows) and swapped in with ``REPLACE PARTITION``: a rerun gives the same table, a crash leaves
+    the table as it was (the next run drops the stage first). Two replaces of the same month must
+    not run at once (callers hold a Luigi resource per table)."""
+    names = {
+        "database": ch.settings.database(logical_database),
+        "table": table,
+        "stage": f"{table}_stage_{day:%Y%m%d}",
+    }
+    month = int(f"{day:%Y%m}")
+    ch.execute("replace/drop_stage", **names)
+    ch.execute("replace/create_stage", **names)
+    ch.execute("replace/keep_month", **names, date_column=date_column, month=month, day=day)
+    ch.insert("replace/insert_stage", rows, **names)
+    ch.execute("replace/replace_month", **names, month=month)
+    ch.execute("replace/drop_stage", **names)
 
 
 class ClickHouseMarkerTarget(luigi.Target):

@@ -40,7 +40,7 @@ import luigi
 import pandas as pd
 
 from config.settings import load_settings
-from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
+from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks, replace_day
 from pipeline.crm import CrmClient
 from pipeline.mart import CRM_COLUMNS, MART_COLUMNS, TELEMETRY_COLUMNS, build_mart
 from pipeline.notify import Notifier
@@ -229,16 +229,10 @@ class load_to_clickhouse(MartTask):  # noqa: N801
             tuple(None if pd.isna(v) else v for v in row) + (loaded_at,)
             for row in mart[MART_COLUMNS].itertuples(index=False, name=None)
         )
-        stage = f"{MART}_stage_{self.date:%Y%m%d}"
-        month = int(f"{self.date:%Y%m}")
-        ch = ClickHouse()
-        ch.execute("telemetry/drop_stage", stage=stage)  # a crashed run's leftovers
-        ch.execute("telemetry/create_stage", stage=stage)
-        ch.execute("telemetry/keep_month", stage=stage, month=month, day=self.date)
-        self.progress(f"inserting {len(mart)} rows", 50)
-        ch.insert("telemetry/insert_stage", csv_chunks(rows), stage=stage)
-        ch.execute("telemetry/replace_month", stage=stage, month=month)
-        ch.execute("telemetry/drop_stage", stage=stage)
+        self.progress(f"replacing {self.date} with {len(mart)} rows", 50)
+        replace_day(
+            ClickHouse(), "bionicpro_reports", MART, "report_date", self.date, csv_chunks(rows)
+        )
         self.output().touch(len(mart))
         self.progress(f"{len(mart)} rows for {self.date} in the mart", 100)
 
