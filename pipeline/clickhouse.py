@@ -7,11 +7,13 @@ on 18.16 and 24+. Results come back as ``JSONCompact`` with 64-bit integers unqu
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import luigi
+import pandas as pd
 import requests
 
 from config.settings import CLICKHOUSE_DATABASES, ClickHouseSettings, load_settings
@@ -68,6 +70,12 @@ class ClickHouse:
         payload = json.loads(text)
         columns = [c["name"] for c in payload["meta"]]
         return [dict(zip(columns, row, strict=True)) for row in payload["data"]]
+
+    def frame(self, name: str, **params: Any) -> pd.DataFrame:
+        """Run a SELECT; the rows as a DataFrame (CSV with a header: fast for many rows; strings
+        stay strings, an empty string stays empty)."""
+        text = self._post(name, render(name, self.params(params)) + "\nFORMAT CSVWithNames")
+        return pd.read_csv(io.StringIO(text), keep_default_na=False)
 
     def insert(self, name: str, body: bytes | Iterable[bytes], **params: Any) -> None:
         """Run an ``INSERT ... FORMAT <fmt>`` statement with ``body`` as its data."""

@@ -1,0 +1,164 @@
+"""User activity ETL (seeds 000/001): daily for yesterday into ClickHouse ``test.activity_daily``.
+
+::
+
+    ExtractFeed ─────┐                  ┌─> SliceActivity(os) ─────┐
+                     ├─> JoinActivity ──┼─> SliceActivity(gender) ─┼─> LoadActivity <- ActivityDaily
+    ExtractMessages ─┘                  └─> SliceActivity(age) ────┘     (all per date)
+
+- The two extracts run in parallel (``--workers 2``), each one aggregation in ClickHouse per
+  user (views, likes / messages sent and received, distinct people each way) — raw rows never
+  leave ClickHouse.
+- ``JoinActivity`` and the slices are pure pandas (``pipeline.activity_transform``) on one row
+  per user.
+- ``LoadActivity`` replaces the day in ``test.activity_daily`` (its month rebuilt in a stage and
+  swapped in), so the table grows by a day per run and a rerun of a day leaves it unchanged.
+  A day without events loads no rows (and replaces whatever the day had).
+
+Work files: ``var/activity/<date>/`` (no personal data: ids, counts, attributes).
+
+    luigi --module pipeline.activity ActivityDaily --date 2024-01-15 --workers 2
+    luigi --module pipeline.activity RangeDaily --of ActivityDaily \\
+        --start 2024-01-01 --stop 2024-02-01                      # a backfill
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import luigi
+import pandas as pd
+
+from config.settings import load_settings
+from pipeline.activity_transform import (
+    DIMENSIONS,
+    FEED_COLUMNS,
+    MESSAGE_COLUMNS,
+    TABLE_COLUMNS,
+    join_users,
+    slice_by,
+)
+from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks, replace_day
+from pipeline.simulator import ensure_tables
+from pipeline.tasks import PipelineTask
+
+TABLE = "activity_daily"
+
+
+def yesterday() -> dt.date:
+    return dt.date.today() - dt.timedelta(days=1)
+
+
+def day_dir(date: dt.date) -> Path:
+    return load_settings().paths.runtime / "activity" / date.isoformat()
+
+
+def write_csv(frame: pd.DataFrame, target: luigi.LocalTarget) -> None:
+    with target.temporary_path() as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def read_csv(target: luigi.LocalTarget) -> pd.DataFrame:
+    return pd.read_csv(target.path, keep_default_na=False)
+
+
+class ActivityTask(PipelineTask):
+    date = luigi.DateParameter(default=yesterday())
+    retry_count = 3  # two retries, [scheduler] retry_delay apart
+
+
+class ExtractFeed(ActivityTask):
+    """Views and likes per user for the day, aggregated in ClickHouse."""
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(day_dir(self.date) / "feed.csv"))
+
+    def run(self) -> None:
+        ensure_tables()
+        frame = ClickHouse().frame("activity/extract_feed", day=self.date)
+        write_csv(frame.reindex(columns=FEED_COLUMNS), self.output())
+        self.progress(f"{len(frame)} feed users on {self.date}", 100)
+
+
+class ExtractMessages(ActivityTask):
+    """Messages sent / received and distinct people each way per user, aggregated in ClickHouse."""
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(day_dir(self.date) / "messages.csv"))
+
+    def run(self) -> None:
+        ensure_tables()
+        frame = ClickHouse().frame("activity/extract_messages", day=self.date)
+        write_csv(frame.reindex(columns=MESSAGE_COLUMNS), self.output())
+        self.progress(f"{len(frame)} messenger users on {self.date}", 100)
+
+
+class JoinActivity(ActivityTask):
+    """One row per user: both sides joined, zeros where a side is missing."""
+
+    def requires(self) -> dict[str, ActivityTask]:
+        return {"feed": ExtractFeed(date=self.date), "messages": ExtractMessages(date=self.date)}
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(day_dir(self.date) / "users.csv"))
+
+    def run(self) -> None:
+        users = join_users(read_csv(self.input()["feed"]), read_csv(self.input()["messages"]))
+        write_csv(users, self.output())
+        self.progress(f"{len(users)} users on {self.date}", 100)
+
+
+class SliceActivity(ActivityTask):
+    """The day's metrics per value of one dimension (os, gender or age)."""
+
+    dimension = luigi.ChoiceParameter(choices=DIMENSIONS)
+
+    def requires(self) -> JoinActivity:
+        return JoinActivity(date=self.date)
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(day_dir(self.date) / f"slice_{self.dimension}.csv"))
+
+    def run(self) -> None:
+        users = pd.read_csv(self.input().path, dtype={"gender": str, "os": str, "age": str})
+        write_csv(slice_by(users, self.dimension, self.date), self.output())
+
+
+class LoadActivity(ActivityTask):
+    """The day's rows of ``test.activity_daily``, replaced as a whole."""
+
+    resources = {"activity_daily": 1}  # two days of one month must not swap concurrently
+
+    def requires(self) -> list[SliceActivity]:
+        return [SliceActivity(date=self.date, dimension=d) for d in DIMENSIONS]
+
+    def output(self) -> ClickHouseMarkerTarget:
+        return ClickHouseMarkerTarget(TABLE, self.date.isoformat())
+
+    def run(self) -> None:
+        rows = pd.concat(
+            [pd.read_csv(t.path, dtype={"dimension_value": str}) for t in self.input()],
+            ignore_index=True,
+        )[TABLE_COLUMNS]
+        ch = ClickHouse()
+        ch.execute("activity/create_activity_daily")
+        replace_day(
+            ch,
+            "test",
+            TABLE,
+            "event_date",
+            self.date,
+            csv_chunks(rows.itertuples(index=False, name=None)),
+        )
+        self.output().touch(len(rows))
+        self.progress(f"{len(rows)} rows for {self.date}", 100)
+
+
+class ActivityDaily(luigi.WrapperTask):
+    """The activity ETL for one day (default: yesterday)."""
+
+    date = luigi.DateParameter(default=yesterday())
+
+    def requires(self) -> LoadActivity:
+        return LoadActivity(date=self.date)
