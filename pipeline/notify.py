@@ -23,6 +23,7 @@ from config.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
 
 
 class NotifyError(RuntimeError):
@@ -46,6 +47,29 @@ class Notifier:
             return "telegram"
         return str(self._outbox(kind, {"kind": kind, "text": text}))
 
+    def send_photo(
+        self, png: bytes, caption: str, kind: str = "info", name: str = "chart.png"
+    ) -> str:
+        """Send a PNG with a caption (clipped to Telegram's 1,024 characters); return where it
+        went ('telegram' or the outbox file, the image beside it)."""
+        tg = self.settings.telegram
+        if tg.configured:
+            self._telegram(
+                "sendPhoto",
+                {"chat_id": tg.chat_id, "caption": clip(caption, CAPTION_LIMIT)},
+                files={"photo": (name, png, "image/png")},
+            )
+            return "telegram"
+        folder = self.settings.paths.outbox
+        folder.mkdir(parents=True, exist_ok=True)
+        image = (
+            folder / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{kind}-{uuid.uuid4().hex[:6]}.png"
+        )
+        tmp = image.with_name(f".{image.name}.tmp")
+        tmp.write_bytes(png)
+        os.replace(tmp, image)
+        return str(self._outbox(kind, {"kind": kind, "text": caption, "photo": str(image)}))
+
     def _outbox(self, kind: str, payload: dict[str, Any]) -> Path:
         folder = self.settings.paths.outbox
         folder.mkdir(parents=True, exist_ok=True)
@@ -56,12 +80,14 @@ class Notifier:
         os.replace(tmp, path)
         return path
 
-    def _telegram(self, method: str, data: dict[str, Any]) -> None:
+    def _telegram(
+        self, method: str, data: dict[str, Any], files: dict[str, Any] | None = None
+    ) -> None:
         tg = self.settings.telegram
         url = f"{tg.api_url.rstrip('/')}/bot{tg.token}/{method}"
         for attempt in range(1, self.max_tries + 1):
             try:
-                response = requests.post(url, data=data, timeout=30)
+                response = requests.post(url, data=data, files=files, timeout=30)
             except requests.RequestException as exc:
                 reason = str(exc).replace(tg.token, "***")
                 if attempt == self.max_tries:
@@ -69,16 +95,29 @@ class Notifier:
                 time.sleep(min(30, 2**attempt))
                 continue
             if response.status_code == 429:
-                wait = float(response.json().get("parameters", {}).get("retry_after", 5))
-                time.sleep(min(wait, 300))
+                time.sleep(min(_retry_after(response), 300))
                 continue
             if response.status_code >= 500 and attempt < self.max_tries:
                 time.sleep(min(30, 2**attempt))
                 continue
             if response.status_code != 200:
-                description = response.json().get("description", response.text[:200])
+                description = _description(response).replace(tg.token, "***")
                 raise NotifyError(
                     f"Telegram {method} refused: HTTP {response.status_code}: {description}"
                 )
             return
         raise NotifyError(f"Telegram {method}: gave up after {self.max_tries} tries")
+
+
+def _retry_after(response: requests.Response) -> float:
+    try:
+        return float(response.json().get("parameters", {}).get("retry_after", 5))
+    except (ValueError, AttributeError):
+        return 5.0
+
+
+def _description(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("description", response.text[:200]))
+    except (ValueError, AttributeError):
+        return response.text[:200]

@@ -1,0 +1,126 @@
+"""Morning reports (seed 001, project 2): at 11:00 for yesterday, to Telegram or the outbox.
+
+- ``FeedReport(date)``: DAU, views, likes, CTR with changes against the day before and a week
+  before, and a picture of the last 7 days.
+- ``AppReport(date)``: feed-only / messenger-only / both users, messages per sender, new users by
+  source, and the same 7-day picture.
+
+Each report's text and picture are also kept under ``var/reports/<date>/``. A report is sent once
+per day: a marker in Redis (``markers:report:<name>:<date>``, kept 30 days) makes a rerun a no-op;
+``--resend`` sends it again.
+
+    luigi --module pipeline.reports MorningReports --date 2024-01-15
+    luigi --module pipeline.reports FeedReport --date 2024-01-15 --resend
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import luigi
+import pandas as pd
+
+from config.settings import load_settings
+from flags.targets import RedisMarkerTarget
+from pipeline.clickhouse import ClickHouse
+from pipeline.notify import Notifier
+from pipeline.report_content import (
+    APP_METRICS,
+    FEED_METRICS,
+    app_frame,
+    app_text,
+    chart,
+    feed_frame,
+    feed_text,
+)
+from pipeline.simulator import ensure_tables
+from pipeline.tasks import PipelineTask
+
+MARKER_TTL = dt.timedelta(days=30)
+
+
+def yesterday() -> dt.date:
+    return dt.date.today() - dt.timedelta(days=1)
+
+
+def report_dir(date: dt.date) -> Path:
+    return load_settings().paths.reports / date.isoformat()
+
+
+def keep(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+class Report(PipelineTask):
+    """A report built from ClickHouse and sent once for its day."""
+
+    date = luigi.DateParameter(default=yesterday())
+    resend = luigi.BoolParameter(default=False, significant=False)
+    name = "report"
+
+    def output(self) -> RedisMarkerTarget:
+        return RedisMarkerTarget(f"report:{self.name}:{self.date.isoformat()}", ttl=MARKER_TTL)
+
+    def complete(self) -> bool:
+        return not self.resend and self.output().exists()
+
+    def window(self) -> dict[str, dt.date]:
+        # 8 days: the 7 of the picture and the day a week before the report's day.
+        return {"start": self.date - dt.timedelta(days=7), "end": self.date}
+
+    def build(self) -> tuple[str, bytes]:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        ensure_tables()
+        text, png = self.build()
+        folder = report_dir(self.date)
+        keep(folder / f"{self.name}.txt", text.encode("utf-8"))
+        keep(folder / f"{self.name}.png", png)
+        notifier = Notifier()
+        notifier.send(text, kind=f"report-{self.name}")
+        notifier.send_photo(
+            png, f"{self.name} report, 7 days to {self.date}", kind=f"report-{self.name}"
+        )
+        self.output().touch()
+        self.progress(f"{self.name} report for {self.date} sent", 100)
+
+
+class FeedReport(Report):
+    name = "feed"
+
+    def build(self) -> tuple[str, bytes]:
+        frame = feed_frame(ClickHouse().frame("reports/feed_daily", **self.window()))
+        if frame.empty:
+            frame = pd.DataFrame(columns=["day", *(m for m, _ in FEED_METRICS)])
+        return feed_text(frame, self.date), chart(frame, self.date, FEED_METRICS, "Feed")
+
+
+class AppReport(Report):
+    name = "app"
+
+    def build(self) -> tuple[str, bytes]:
+        ch = ClickHouse()
+        frame = app_frame(
+            ch.frame("reports/app_daily", **self.window()),
+            ch.frame("reports/new_users", **self.window()),
+        )
+        return app_text(frame, self.date), chart(frame, self.date, APP_METRICS, "App")
+
+
+class MorningReports(luigi.WrapperTask):
+    """Both reports for one day (default: yesterday); cron runs it at 11:00."""
+
+    date = luigi.DateParameter(default=yesterday())
+    resend = luigi.BoolParameter(default=False, significant=False)
+
+    def requires(self) -> list[Report]:
+        return [
+            FeedReport(date=self.date, resend=self.resend),
+            AppReport(date=self.date, resend=self.resend),
+        ]
