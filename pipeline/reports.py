@@ -66,8 +66,12 @@ class Report(PipelineTask):
     def output(self) -> RedisMarkerTarget:
         return RedisMarkerTarget(f"report:{self.name}:{self.date.isoformat()}", ttl=MARKER_TTL)
 
+    _sent = False  # by this process: a resend counts as done once it has run
+
     def complete(self) -> bool:
-        return not self.resend and self.output().exists()
+        if self.resend and not self._sent:
+            return False
+        return self.output().exists()
 
     def window(self) -> dict[str, dt.date]:
         # 8 days: the 7 of the picture and the day a week before the report's day.
@@ -88,6 +92,7 @@ class Report(PipelineTask):
             png, f"{self.name} report, 7 days to {self.date}", kind=f"report-{self.name}"
         )
         self.output().touch()
+        self._sent = True
         self.progress(f"{self.name} report for {self.date} sent", 100)
 
 
