@@ -119,6 +119,8 @@ def test_no_module_sends_clickhouse_sql_of_its_own() -> None:
         f"{path.relative_to(root)}: {marker}"
         for package in ("pipeline", "flags", "monitoring", "stack")
         for path in root.glob(f"{package}/**/*.py")
+        # The client itself names the output formats it asks for (JSONCompact, CSVWithNames).
+        if path.relative_to(root) != Path("pipeline/clickhouse.py")
         for marker in ("MergeTree", "DROP PARTITION", "FORMAT CSV", "FORMAT TabSeparated")
         if marker in path.read_text(encoding="utf-8")
     ]

@@ -1,0 +1,101 @@
+"""The 15-minute alerts on the real ClickHouse and Redis: an injected incident raises exactly one
+alert and then one recovery, recorded in ops.alerts and sent (to the outbox here) with a chart;
+a replay of checked slots sends nothing again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import luigi
+import pandas as pd
+import pytest
+
+from config.settings import load_settings
+from flags.mirror import connect
+from pipeline.alerts import AlertReplay, check_slot, load_config
+from pipeline.clickhouse import ClickHouse
+from pipeline.simulator import Incident, SimSpec, write_day
+
+pytestmark = pytest.mark.integration
+
+START = dt.date(2024, 4, 1)
+DAY = START + dt.timedelta(days=7)
+INCIDENT = Incident(
+    "views", dt.datetime(2024, 4, 8, 14, 0), dt.datetime(2024, 4, 8, 15, 30), factor=0.3
+)
+SPEC = SimSpec(
+    seed=12,
+    start=START,
+    base_users=5_000,
+    feed_actions_per_day=120_000,
+    messages_per_day=5_000,
+    incidents=(INCIDENT,),
+)
+
+CONFIG = """
+slices = []
+cooldown_minutes = 120
+history_days = 7
+dashboard_url = "http://grafana.example/d/etl-business"
+chart_url = "http://grafana.example/d/etl-business?var-metric={metric}&var-slice={slice}"
+
+[metrics.views]
+label = "Views"
+k = 3.5
+min_change = 0.15
+mention = "@feed_oncall"
+"""
+
+
+@pytest.fixture(scope="module")
+def days(stack: None) -> None:
+    for i in range(8):
+        write_day(START + dt.timedelta(days=i), SPEC)
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "alerts.toml"
+    path.write_text(CONFIG)
+    monkeypatch.setenv("PIPELINE_ALERTS_CONFIG", str(path))
+    redis = connect(load_settings().redis)
+    for key in redis.scan_iter("alerts:state:*"):
+        redis.delete(key)
+    return path
+
+
+def outbox() -> list[dict[str, str]]:
+    return [json.loads(p.read_text()) for p in sorted(load_settings().paths.outbox.glob("*.json"))]
+
+
+def test_an_incident_raises_one_alert_then_one_recovery(
+    days: None, config: Path, runtime: Path
+) -> None:
+    start, end = dt.datetime(2024, 4, 8, 11, 0), dt.datetime(2024, 4, 8, 18, 0)
+    assert luigi.build(
+        [AlertReplay(start=start, end=end)], local_scheduler=True, log_level="WARNING"
+    )
+    rows = ClickHouse().query("ops/alerts_between", start=f"{start}", end=f"{end}")
+    assert [(r["kind"], r["metric"], r["slice"]) for r in rows] == [
+        ("alert", "views", "all"),
+        ("recovery", "views", "all"),
+    ]
+    alert, recovery = rows
+    assert alert["slot"] == "2024-04-08 14:00:00" and alert["change"] < -0.5
+    assert "2024-04-08 15:30:00" <= recovery["slot"] <= "2024-04-08 16:00:00"
+    texts = [m for m in outbox() if "photo" not in m]
+    photos = [m for m in outbox() if "photo" in m]
+    assert len(texts) == 2 and len(photos) == 2
+    first = texts[0]["text"]
+    assert first.startswith("🚨 Metric Views in slice all at 2024-04-08 14:00 UTC.")
+    assert "Deviation -" in first and "(more than 15%)" in first
+    assert "Chart: http://grafana.example/d/etl-business?var-metric=views&var-slice=all" in first
+    assert "Dashboard: http://grafana.example/d/etl-business" in first and "@feed_oncall" in first
+    assert texts[1]["text"].startswith("✅ Metric Views in slice all is back to normal")
+    assert Path(photos[0]["photo"]).read_bytes().startswith(b"\x89PNG")
+    # The same slots again: already decided, nothing is sent or recorded twice.
+    for slot in (dt.datetime(2024, 4, 8, 14, 0), dt.datetime(2024, 4, 8, 15, 30)):
+        assert check_slot(pd.Timestamp(slot), load_config(config)) == []
+    assert len(ClickHouse().query("ops/alerts_between", start=f"{start}", end=f"{end}")) == 2
