@@ -2,8 +2,11 @@
 
 Runs through the central scheduler (so the runs show in the luigid UI): the smoke flow (a file
 in, a PostgreSQL and a ClickHouse table out), the sales year (generated into the inbox, then the
-weekly flow for every week) and the telemetry mart for the last three days (generated telemetry,
-customers from the CRM stand-in, which the demo starts when nothing answers at its URL).
+weekly flow for every week), the telemetry mart for the last three days (generated telemetry,
+customers from the CRM stand-in, which the demo starts when nothing answers at its URL), and the
+app's flows: eight days of feed and messenger events with one incident (views on Android drop by
+60% yesterday 14:00-15:30 UTC), the activity ETL for those days, yesterday's morning reports and
+the 15-minute alert checks replayed over yesterday afternoon.
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ from urllib.parse import urlparse
 import luigi
 
 from config.settings import load_settings
+from pipeline.activity import ActivityDaily
+from pipeline.alerts import AlertReplay
 from pipeline.clickhouse import ClickHouse
 from pipeline.crm_service import CrmData, customers, serve
 from pipeline.postgres import transaction
+from pipeline.reports import MorningReports
 from pipeline.sales import SalesBackfill
 from pipeline.sales_generator import SalesSpec, write_year
+from pipeline.simulator import Incident, SimSpec
+from pipeline.simulator import write_day as write_events
 from pipeline.smoke import PG_TABLE, SmokeDemo, write_smoke_file
 from pipeline.telemetry import TelemetryMart
 from pipeline.telemetry_generator import TelemetrySpec, write_day
@@ -41,9 +49,27 @@ def main() -> int:
     telemetry = TelemetrySpec()
     for mart_day in mart_days:
         print(f"telemetry for {mart_day}: {write_day(mart_day, telemetry)}", flush=True)
+    app_days = [day - dt.timedelta(days=i) for i in range(7, -1, -1)]
+    incident_start = dt.datetime.combine(day, dt.time(14, 0))
+    incident = Incident(
+        "views",
+        incident_start,
+        incident_start + dt.timedelta(minutes=90),
+        0.4,
+        (("os", "Android"),),
+    )
+    events = SimSpec(start=app_days[0], incidents=(incident,))
+    for app_day in app_days:
+        print(
+            f"feed and messenger events for {app_day}: {write_events(app_day, events)}", flush=True
+        )
+    replay = (incident_start - dt.timedelta(hours=3), incident_start + dt.timedelta(hours=4))
     result = luigi.build(
         [
             SmokeDemo(day=day),
+            *(ActivityDaily(date=d) for d in app_days),
+            MorningReports(date=day),
+            AlertReplay(start=replay[0], end=replay[1]),
             SalesBackfill(start=spec.first_monday, end=last),
             *(TelemetryMart(date=d) for d in mart_days),
         ],
@@ -101,8 +127,35 @@ def main() -> int:
             f"{'':17}user {row['user_id']:<5} efficiency={row['efficiency']:<7.2f}"
             f" actions={row['actions']:<6} hours={row['hours']:.2f}"
         )
+    activity = ClickHouse().query("activity/day_rows", day=day)
+    print(
+        f"  ClickHouse     {settings.clickhouse.database('test')}.activity_daily: {len(activity)}"
+        f" rows for {day} (os, gender, age slices), {len(app_days)} days loaded"
+    )
+    for row in activity:
+        if row["dimension"] == "os":
+            print(
+                f"{'':17}os={row['dimension_value']:<8} views={row['views']:<7}"
+                f" likes={row['likes']:<6} messages_sent={row['messages_sent']}"
+            )
+    print(
+        f"  Reports        {settings.paths.reports / day.isoformat()}   (feed.txt/png, app.txt/png)"
+    )
+    alerts = ClickHouse().query(
+        "ops/alerts_between",
+        start=f"{replay[0]:%Y-%m-%d %H:%M:%S}",
+        end=f"{replay[1]:%Y-%m-%d %H:%M:%S}",
+    )
+    print(
+        f"  Alerts         {settings.clickhouse.database('ops')}.alerts: {len(alerts)} message(s)"
+    )
+    for row in alerts:
+        print(
+            f"{'':17}{row['slot']} {row['kind']:<8} {row['metric']:<16} {row['slice']:<12}"
+            f" change={row['change']:+.0%}"
+        )
     print(f"  Flags          {settings.paths.flags}   (.venv/bin/flags counts)")
-    print(f"  Notifications  {settings.paths.outbox}   (warnings for the missing region)")
+    print(f"  Notifications  {settings.paths.outbox}   (reports, alerts, warnings; or Telegram)")
     print(f"  Runtime files  {settings.paths.runtime}")
     return 0
 
