@@ -14,6 +14,7 @@ os.environ.setdefault("PIPELINE_CH_DB_PREFIX", "b_")
 
 
 def main() -> int:
+    import benchmarks.app_bench  # noqa: F401  (registers)
     import benchmarks.flags_bench  # noqa: F401  (registers)
     import benchmarks.loads  # noqa: F401  (registers)
     import benchmarks.sales_bench  # noqa: F401  (registers)
