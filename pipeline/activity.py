@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import ClassVar
 
 import luigi
 import pandas as pd
@@ -68,30 +69,40 @@ class ActivityTask(PipelineTask):
     retry_count = 3  # two retries, [scheduler] retry_delay apart
 
 
-class ExtractFeed(ActivityTask):
-    """Views and likes per user for the day, aggregated in ClickHouse."""
+class ExtractPerUser(ActivityTask):
+    """One side of the day per user, aggregated in ClickHouse (a named statement)."""
+
+    statement = ""
+    columns: ClassVar[list[str]] = []
+    file = ""
+    side = ""
 
     def output(self) -> luigi.LocalTarget:
-        return luigi.LocalTarget(str(day_dir(self.date) / "feed.csv"))
+        return luigi.LocalTarget(str(day_dir(self.date) / self.file))
 
     def run(self) -> None:
         ensure_tables()
-        frame = ClickHouse().frame("activity/extract_feed", day=self.date)
-        write_csv(frame.reindex(columns=FEED_COLUMNS), self.output())
-        self.progress(f"{len(frame)} feed users on {self.date}", 100)
+        frame = ClickHouse().frame(self.statement, day=self.date)
+        write_csv(frame.reindex(columns=self.columns), self.output())
+        self.progress(f"{len(frame)} {self.side} users on {self.date}", 100)
 
 
-class ExtractMessages(ActivityTask):
-    """Messages sent / received and distinct people each way per user, aggregated in ClickHouse."""
+class ExtractFeed(ExtractPerUser):
+    """Views and likes per user for the day."""
 
-    def output(self) -> luigi.LocalTarget:
-        return luigi.LocalTarget(str(day_dir(self.date) / "messages.csv"))
+    statement = "activity/extract_feed"
+    columns = FEED_COLUMNS
+    file = "feed.csv"
+    side = "feed"
 
-    def run(self) -> None:
-        ensure_tables()
-        frame = ClickHouse().frame("activity/extract_messages", day=self.date)
-        write_csv(frame.reindex(columns=MESSAGE_COLUMNS), self.output())
-        self.progress(f"{len(frame)} messenger users on {self.date}", 100)
+
+class ExtractMessages(ExtractPerUser):
+    """Messages sent / received and distinct people each way per user for the day."""
+
+    statement = "activity/extract_messages"
+    columns = MESSAGE_COLUMNS
+    file = "messages.csv"
+    side = "messenger"
 
 
 class JoinActivity(ActivityTask):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -284,31 +284,38 @@ def _csv(table: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-def feed_chunks(day: Day, pop: Population) -> Iterator[bytes]:
-    for lo in range(0, len(day.feed_user), CHUNK_ROWS):
+def _chunks(
+    users: np.ndarray, pop: Population, own: Callable[[slice], dict[str, pa.Array]]
+) -> Iterator[bytes]:
+    """CSV bytes of ``CHUNK_ROWS`` rows at a time: the table's own columns, then the user's."""
+    for lo in range(0, len(users), CHUNK_ROWS):
         part = slice(lo, lo + CHUNK_ROWS)
-        users = day.feed_user[part]
-        columns = {
-            "user_id": pa.array(users + 1),
+        yield _csv(pa.table({**own(part), **_attributes(pop, users[part])}))
+
+
+def feed_chunks(day: Day, pop: Population) -> Iterator[bytes]:
+    return _chunks(
+        day.feed_user,
+        pop,
+        lambda part: {
+            "user_id": pa.array(day.feed_user[part] + 1),
             "post_id": pa.array(day.feed_post[part]),
             "action": pa.array(np.where(day.feed_like[part], "like", "view")),
             "time": pa.array(day.feed_time[part].astype("datetime64[s]")),
-            **_attributes(pop, users),
-        }
-        yield _csv(pa.table(columns))
+        },
+    )
 
 
 def message_chunks(day: Day, pop: Population) -> Iterator[bytes]:
-    for lo in range(0, len(day.message_user), CHUNK_ROWS):
-        part = slice(lo, lo + CHUNK_ROWS)
-        users = day.message_user[part]
-        columns = {
-            "user_id": pa.array(users + 1),
+    return _chunks(
+        day.message_user,
+        pop,
+        lambda part: {
+            "user_id": pa.array(day.message_user[part] + 1),
             "receiver_id": pa.array(day.message_receiver[part] + 1),
             "time": pa.array(day.message_time[part].astype("datetime64[s]")),
-            **_attributes(pop, users),
-        }
-        yield _csv(pa.table(columns))
+        },
+    )
 
 
 def ensure_tables(ch: ClickHouse | None = None) -> None:
