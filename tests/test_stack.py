@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,8 +69,18 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_up_is_idempotent_and_down_stops_exactly_what_up_started(tmp_path: Path) -> None:
-    stack_dir = tmp_path / "stack"
+@pytest.fixture
+def outside_tmp() -> Iterator[Path]:
+    """A folder outside pytest's own: pytest keeps /tmp/pytest-of-<user> at mode 0700 (and puts
+    it back on every session), which would lock the postgres user out of its data folder."""
+    folder = Path(tempfile.mkdtemp(prefix="stack-test-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_up_is_idempotent_and_down_stops_exactly_what_up_started(outside_tmp: Path) -> None:
+    stack_dir = outside_tmp / "stack"
     env = private_env(stack_dir)
     first = stack("up", env)
     try:
