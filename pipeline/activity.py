@@ -32,6 +32,7 @@ import luigi
 import pandas as pd
 
 from config.settings import load_settings
+from monitoring.metrics import record_rows
 from pipeline.activity_transform import (
     DIMENSIONS,
     FEED_COLUMNS,
@@ -163,6 +164,7 @@ class LoadActivity(ActivityTask):
             csv_chunks(rows.itertuples(index=False, name=None)),
         )
         self.output().touch(len(rows))
+        record_rows("activity", TABLE, written=len(rows))
         self.progress(f"{len(rows)} rows for {self.date}", 100)
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 
 from config.settings import PROJECT_ROOT
 from flags.mirror import connect
+from monitoring.metrics import record_alert
 from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
 from pipeline.detector import AlertState, Sensitivity, detect, transition
 from pipeline.notify import Notifier
@@ -275,6 +276,7 @@ def check_slot(slot: pd.Timestamp, config: AlertConfig | None = None) -> list[di
                     )
                 )
                 sent.append({"kind": kind, "metric": metric, "slice": slice_, "text": text})
+                record_alert(metric, kind)
             redis.hset(
                 key,
                 mapping={

@@ -47,6 +47,8 @@ from config.settings import Paths, load_settings
 from flags import document as doc
 from flags.ledger import Ledger
 from flags.store import FlagNotFound, fsync_dir
+from monitoring.logs import context as log_context
+from monitoring.metrics import record_rows
 from pipeline.datasets import CONTRACTS, Contract, contract_for
 from pipeline.postgres import (
     copy_csv,
@@ -289,6 +291,10 @@ class Inbox:
     # -- the chain ----------------------------------------------------------------------------
     def process(self, file_id: str) -> str:
         """Run the file's chain from wherever its flag says it is; return its final status."""
+        with log_context(file_id=file_id):
+            return self._process(file_id)
+
+    def _process(self, file_id: str) -> str:
         with file_lock(self.lock_path(f"file-{file_id}"), blocking=False) as mine:
             if not mine:
                 log.info("%s is being processed by another worker", file_id)
@@ -340,6 +346,7 @@ class Inbox:
             )
             return
         checked.good.to_pickle(self.work_dir(file_id) / "valid.pkl")
+        record_rows("inbox", contract.dataset, read=checked.rows_in, rejected=checked.rows_rejected)
         self.ledger.advance(
             file_id,
             doc.VALIDATED,
@@ -400,6 +407,7 @@ class Inbox:
                 with open(clean, encoding="utf-8") as handle:
                     rows = copy_csv(cur, contract.pg_table, [*contract.names, "file_id"], handle)
                 write_marker(cur, contract.pg_table, file_id, rows)
+                record_rows("inbox", contract.dataset, written=rows)
         with transaction() as cur:
             summarize_brin(cur, contract.pg_table)
         self.ledger.advance(

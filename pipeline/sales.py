@@ -17,6 +17,7 @@ import logging
 
 import luigi
 
+from monitoring.metrics import record_rows
 from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
 from pipeline.inbox import ProcessInbox
 from pipeline.notify import Notifier
@@ -133,6 +134,7 @@ class SalesAggregates(PipelineTask):
             cur.execute(AGG_SQL, {"week": self.week})
             rows = cur.rowcount
             write_marker(cur, "sales.sales_agg", self.week.isoformat(), rows)
+        record_rows("sales", "sales_agg", written=rows)
         if missing:
             Notifier().send(
                 f"⚠️ sales week {self.week}: no files for region(s) {', '.join(missing)}; "

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import luigi
 
+from monitoring import metrics
+
+metrics.install()  # runs by outcome, durations, last success: pushed at the end of every task
+
 
 class PipelineTask(luigi.Task):
     """A Luigi task that reports progress to the scheduler UI when a worker runs it, and whose

@@ -40,6 +40,7 @@ import luigi
 import pandas as pd
 
 from config.settings import load_settings
+from monitoring.metrics import record_rows
 from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks, replace_day
 from pipeline.crm import CrmClient
 from pipeline.mart import CRM_COLUMNS, MART_COLUMNS, TELEMETRY_COLUMNS, build_mart
@@ -234,6 +235,7 @@ class load_to_clickhouse(MartTask):  # noqa: N801
             ClickHouse(), "bionicpro_reports", MART, "report_date", self.date, csv_chunks(rows)
         )
         self.output().touch(len(mart))
+        record_rows("telemetry", MART, written=len(mart))
         self.progress(f"{len(mart)} rows for {self.date} in the mart", 100)
 
 

@@ -29,6 +29,8 @@ os.environ.update(
         "PIPELINE_PG_DATABASE": "pipeline_test",
         "PIPELINE_REDIS_DB": "15",
         "PIPELINE_CH_DB_PREFIX": "t_",
+        # Metrics pushed by the tests form a Pushgateway group of their own.
+        "PIPELINE_METRICS_INSTANCE": "tests",
         # luigi.cfg's behaviour on a shorter clock (retry delay, keep-alive idle time).
         "LUIGI_CONFIG_PATH": str(ROOT / "tests" / "luigi-test.cfg"),
     }
