@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         for e in entries:
             print(f"{e.next_after(now):%Y-%m-%d %H:%M} UTC  [{e.schedule} {e.tz}]  {e.command}")
         return 0
+    from monitoring.logs import setup_logging
+
+    setup_logging("cron")
     Runner(entries).forever()
     return 0
 

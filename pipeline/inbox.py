@@ -659,7 +659,9 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--local-scheduler", action="store_true")
     w.add_argument("--stop-after", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from monitoring.logs import setup_logging
+
+    setup_logging("inbox-watch")
     watch(args.settle_seconds, args.sweep_every, args.local_scheduler, args.stop_after)
     return 0
 

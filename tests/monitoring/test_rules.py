@@ -38,3 +38,23 @@ def test_every_rule_has_a_unit_test() -> None:
         if case["exp_alerts"]
     }
     assert names == covered
+
+
+def test_luigids_collector_survives_a_task_that_fails_without_running() -> None:
+    """Luigi's own collector raises TypeError there (time_running is None); ours counts it."""
+    from types import SimpleNamespace
+
+    import pytest
+    from luigi.contrib.prometheus_metric import PrometheusMetricsCollector
+
+    from monitoring.metrics import SafePrometheusCollector
+
+    task = SimpleNamespace(family="Never", params={}, time_running=None, updated=1700000000.0)
+    with pytest.raises(TypeError):
+        PrometheusMetricsCollector().handle_task_failed(task)
+    ours = SafePrometheusCollector()
+    ours.handle_task_failed(task)
+    ours.handle_task_disabled(task, None)
+    text = ours.generate_latest().decode()
+    assert 'luigi_task_failed_total{family="Never"} 1.0' in text
+    assert 'luigi_task_disabled_total{family="Never"} 1.0' in text
