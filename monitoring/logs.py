@@ -61,6 +61,12 @@ _context: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.Cont
 RUN_ID = os.environ.get("PIPELINE_RUN_ID") or uuid.uuid4().hex[:12]
 
 
+def bind(**values: Any) -> None:
+    """Replace the context of this thread's records from here on (Luigi's START: one task at a
+    time per worker thread)."""
+    _context.set(tuple((k, str(v)) for k, v in values.items() if v is not None))
+
+
 @contextlib.contextmanager
 def context(**values: Any) -> Iterator[None]:
     """Context added to every record logged inside the block (flow, task_family, file_id, ...)."""
@@ -346,6 +352,8 @@ class PipelineHandler(logging.Handler):
     def close(self) -> None:
         for output in self.outputs:
             output.close()
+        if self in _handlers:
+            _handlers.remove(self)
         super().close()
 
 

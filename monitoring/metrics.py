@@ -65,10 +65,20 @@ def flow_of(task: luigi.Task) -> str:
     return "other"
 
 
+_clients: dict[tuple[int, str, int, int], Any] = {}
+
+
 def _redis() -> Any:
+    """One Redis client per process and server (an event per task must not open a connection
+    each time; a forked worker gets its own)."""
+    from config.settings import load_settings
     from flags.mirror import connect
 
-    return connect()
+    settings = load_settings().redis
+    key = (os.getpid(), settings.host, settings.port, settings.db)
+    if key not in _clients:
+        _clients[key] = connect(settings)
+    return _clients[key]
 
 
 def record_run(task: luigi.Task, outcome: str, flow: str | None = None) -> None:
@@ -232,15 +242,9 @@ def _on_processing_time(task: luigi.Task, seconds: float) -> None:
 
 
 def _on_start(task: luigi.Task) -> None:
-    from monitoring.logs import _context
+    from monitoring.logs import bind
 
-    _context.set(
-        (
-            ("flow", flow_of(task)),
-            ("task_family", task.get_task_family()),
-            ("task_id", task.task_id),
-        )
-    )
+    bind(flow=flow_of(task), task_family=task.get_task_family(), task_id=task.task_id)
 
 
 def install() -> None:

@@ -24,14 +24,11 @@ Work files: ``var/activity/<date>/`` (no personal data: ids, counts, attributes)
 
 from __future__ import annotations
 
-import datetime as dt
-from pathlib import Path
 from typing import ClassVar
 
 import luigi
 import pandas as pd
 
-from config.settings import load_settings
 from monitoring.metrics import record_rows
 from pipeline.activity_transform import (
     DIMENSIONS,
@@ -43,22 +40,9 @@ from pipeline.activity_transform import (
 )
 from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks, replace_day
 from pipeline.simulator import ensure_tables
-from pipeline.tasks import PipelineTask
+from pipeline.tasks import TWO_RETRIES, PipelineTask, day_target, write_frame, yesterday
 
 TABLE = "activity_daily"
-
-
-def yesterday() -> dt.date:
-    return dt.date.today() - dt.timedelta(days=1)
-
-
-def day_dir(date: dt.date) -> Path:
-    return load_settings().paths.runtime / "activity" / date.isoformat()
-
-
-def write_csv(frame: pd.DataFrame, target: luigi.LocalTarget) -> None:
-    with target.temporary_path() as tmp:
-        frame.to_csv(tmp, index=False)
 
 
 def read_csv(target: luigi.LocalTarget) -> pd.DataFrame:
@@ -67,7 +51,7 @@ def read_csv(target: luigi.LocalTarget) -> pd.DataFrame:
 
 class ActivityTask(PipelineTask):
     date = luigi.DateParameter(default=yesterday())
-    retry_count = 3  # two retries, [scheduler] retry_delay apart
+    retry_count = TWO_RETRIES  # [scheduler] retry_delay apart
 
 
 class ExtractPerUser(ActivityTask):
@@ -79,12 +63,12 @@ class ExtractPerUser(ActivityTask):
     side = ""
 
     def output(self) -> luigi.LocalTarget:
-        return luigi.LocalTarget(str(day_dir(self.date) / self.file))
+        return day_target("activity", self.date, self.file)
 
     def run(self) -> None:
         ensure_tables()
         frame = ClickHouse().frame(self.statement, day=self.date)
-        write_csv(frame.reindex(columns=self.columns), self.output())
+        write_frame(frame.reindex(columns=self.columns), self.output())
         self.progress(f"{len(frame)} {self.side} users on {self.date}", 100)
 
 
@@ -113,11 +97,11 @@ class JoinActivity(ActivityTask):
         return {"feed": ExtractFeed(date=self.date), "messages": ExtractMessages(date=self.date)}
 
     def output(self) -> luigi.LocalTarget:
-        return luigi.LocalTarget(str(day_dir(self.date) / "users.csv"))
+        return day_target("activity", self.date, "users.csv")
 
     def run(self) -> None:
         users = join_users(read_csv(self.input()["feed"]), read_csv(self.input()["messages"]))
-        write_csv(users, self.output())
+        write_frame(users, self.output())
         self.progress(f"{len(users)} users on {self.date}", 100)
 
 
@@ -130,11 +114,11 @@ class SliceActivity(ActivityTask):
         return JoinActivity(date=self.date)
 
     def output(self) -> luigi.LocalTarget:
-        return luigi.LocalTarget(str(day_dir(self.date) / f"slice_{self.dimension}.csv"))
+        return day_target("activity", self.date, f"slice_{self.dimension}.csv")
 
     def run(self) -> None:
         users = pd.read_csv(self.input().path, dtype={"gender": str, "os": str, "age": str})
-        write_csv(slice_by(users, self.dimension, self.date), self.output())
+        write_frame(slice_by(users, self.dimension, self.date), self.output())
 
 
 class LoadActivity(ActivityTask):

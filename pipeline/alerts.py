@@ -21,8 +21,7 @@ import io
 import json
 import os
 import tomllib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +57,6 @@ class AlertConfig:
     history_days: int = 7
     dashboard_url: str = ""
     chart_url: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_config(path: Path | None = None) -> AlertConfig:
@@ -104,14 +102,14 @@ def metric_frames(
     """Long frame: slot, slice, metric, value over [start, end) (slots with data only)."""
     window = {"start": f"{start:%Y-%m-%d %H:%M:%S}", "end": f"{end:%Y-%m-%d %H:%M:%S}"}
     parts = []
-    for prefix, total, by in (
-        ("", "alerts/feed_slots", "alerts/feed_slots_by"),
-        ("", "alerts/message_slots", "alerts/message_slots_by"),
+    for total, by in (
+        ("alerts/feed_slots", "alerts/feed_slots_by"),
+        ("alerts/message_slots", "alerts/message_slots_by"),
     ):
         frames = [ch.frame(total, **window)]
         for dimension in slices:
             sliced = ch.frame(by, dimension=dimension, **window)
-            sliced["slice"] = f"{prefix}{dimension}=" + sliced["slice"].astype(str)
+            sliced["slice"] = f"{dimension}=" + sliced["slice"].astype(str)
             frames.append(sliced)
         parts.append(pd.concat(frames, ignore_index=True))
     feed, messages = parts
@@ -227,16 +225,23 @@ def _load_state(raw: dict[Any, Any]) -> tuple[AlertState, pd.Timestamp | None]:
     return AlertState(since=ts(b"since"), last_alert=ts(b"last_alert")), ts(b"checked")
 
 
-def check_slot(slot: pd.Timestamp, config: AlertConfig | None = None) -> list[dict[str, Any]]:
+def check_slot(
+    slot: pd.Timestamp, config: AlertConfig | None = None, metrics: pd.DataFrame | None = None
+) -> list[dict[str, Any]]:
     """Decide every metric x slice for ``slot``; send and record what changed. Returns the
-    messages sent (kind, metric, slice, text). A slot already checked is skipped per series."""
+    messages sent (kind, metric, slice, text). A slot already checked is skipped per series.
+    ``metrics`` (``metric_frames`` over a longer range, read once by a replay) is cut to the
+    window the live check reads, so both decide on the same data."""
     config = config or load_config()
     ch = ClickHouse()
     ensure_tables(ch)
     ch.execute("ops/create_alerts")
     redis = connect()
     start = slot - pd.Timedelta(days=config.history_days + 1)
-    frame = metric_frames(ch, start, slot + SLOT, config.slices)
+    if metrics is None:
+        frame = metric_frames(ch, start, slot + SLOT, config.slices)
+    else:
+        frame = metrics[(metrics["slot"] >= start) & (metrics["slot"] < slot + SLOT)]
     if frame.empty:
         return []
     first = frame["slot"].min()
@@ -288,17 +293,12 @@ def check_slot(slot: pd.Timestamp, config: AlertConfig | None = None) -> list[di
                 },
             )
     if records:
-        ch.insert("ops/insert_alert", csv_chunks(_csv_rows(records)))
+        ch.insert("ops/insert_alert", csv_chunks(records))
     return sent
 
 
 def _num(value: Any) -> float:
     return 0.0 if pd.isna(value) else float(value)
-
-
-def _csv_rows(records: list[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-    for record in records:
-        yield tuple(f"{v:%Y-%m-%d %H:%M:%S}" if isinstance(v, pd.Timestamp) else v for v in record)
 
 
 class AlertCheck(PipelineTask):
@@ -330,9 +330,11 @@ class AlertReplay(PipelineTask):
     def run(self) -> None:
         config = load_config()
         slots = pd.date_range(self.start, self.end, freq=SLOT, inclusive="left")
+        history = pd.Timedelta(days=config.history_days + 1)
+        metrics = metric_frames(ClickHouse(), slots[0] - history, slots[-1] + SLOT, config.slices)
         total = 0
         for i, slot in enumerate(slots, start=1):
-            total += len(check_slot(slot, config))
+            total += len(check_slot(slot, config, metrics))
             if i % 8 == 0:
                 self.progress(
                     f"{slot:%Y-%m-%d %H:%M}: {total} message(s) so far", 100 * i / len(slots)

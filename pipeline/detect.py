@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.detector import Sensitivity, detect, simple_rule
+from pipeline.detector import Sensitivity, detect, regular, simple_rule
 
 
 class InputError(ValueError):
@@ -52,9 +52,8 @@ def load_series(
     series = pd.Series(values[~bad].to_numpy(), index=times[~bad].dt.tz_localize(None))
     grouped = series.groupby(series.index.floor(slot))
     per_slot = {"sum": grouped.sum, "mean": grouped.mean, "last": grouped.last}[agg]()
-    grid = pd.date_range(per_slot.index.min(), per_slot.index.max(), freq=slot)
-    regular = per_slot.reindex(grid)
-    return regular.fillna(0.0) if agg == "sum" else regular
+    series = regular(per_slot, slot)
+    return series.fillna(0.0) if agg == "sum" else series
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -394,6 +394,7 @@ class Inbox:
         with transaction() as cur:
             ensure_marker_table(cur)
             ensure_table(cur, contract)
+        copied = 0
         with transaction() as cur:
             # Committed before a crash, the flag just did not hear of it: take the marker's count.
             # Without a marker the file has no rows here: they commit together or not at all
@@ -407,7 +408,9 @@ class Inbox:
                 with open(clean, encoding="utf-8") as handle:
                     rows = copy_csv(cur, contract.pg_table, [*contract.names, "file_id"], handle)
                 write_marker(cur, contract.pg_table, file_id, rows)
-                record_rows("inbox", contract.dataset, written=rows)
+                copied = rows
+        if copied:  # counted once committed, and not again for a recovered load
+            record_rows("inbox", contract.dataset, written=copied)
         with transaction() as cur:
             summarize_brin(cur, contract.pg_table)
         self.ledger.advance(

@@ -36,13 +36,9 @@ from pipeline.report_content import (
     feed_text,
 )
 from pipeline.simulator import ensure_tables
-from pipeline.tasks import PipelineTask
+from pipeline.tasks import PipelineTask, yesterday
 
 MARKER_TTL = dt.timedelta(days=30)
-
-
-def yesterday() -> dt.date:
-    return dt.date.today() - dt.timedelta(days=1)
 
 
 def report_dir(date: dt.date) -> Path:

@@ -32,25 +32,20 @@ Personal data (emails, names) is in the CRM file, the mart file (both mode 0600 
 from __future__ import annotations
 
 import datetime as dt
-import os
-from pathlib import Path
 from typing import Any
 
 import luigi
 import pandas as pd
 
-from config.settings import load_settings
 from monitoring.metrics import record_rows
 from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks, replace_day
 from pipeline.crm import CrmClient
 from pipeline.mart import CRM_COLUMNS, MART_COLUMNS, TELEMETRY_COLUMNS, build_mart
 from pipeline.notify import Notifier
 from pipeline.postgres import transaction
-from pipeline.tasks import PipelineTask
+from pipeline.tasks import TWO_RETRIES, PipelineTask, day_target, write_frame, yesterday
 from pipeline.telemetry_generator import ensure_tables
 
-# Two retries: Luigi's retry_count is the number of failures before the task is disabled.
-RETRY_COUNT = 3
 MART = "reports_data_mart"
 
 TELEMETRY_SQL = """
@@ -82,29 +77,13 @@ ORDER BY user_id, prosthesis_id
 """
 
 
-def yesterday() -> dt.date:
-    return dt.date.today() - dt.timedelta(days=1)
-
-
-def day_dir(date: dt.date) -> Path:
-    return load_settings().paths.runtime / "telemetry" / date.isoformat()
-
-
 def day_bounds(date: dt.date) -> tuple[dt.datetime, dt.datetime]:
     lo = dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC)
     return lo, lo + dt.timedelta(days=1)
 
 
-def write_private_csv(frame: pd.DataFrame, target: luigi.LocalTarget) -> None:
-    """Atomically, readable by the owner only (the file may hold personal data)."""
-    with target.temporary_path() as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False)
-
-
 class MartTask(PipelineTask):
-    retry_count = RETRY_COUNT
+    retry_count = TWO_RETRIES
 
 
 class extract_telemetry(MartTask):  # noqa: N801 (the seed's task names)
@@ -113,7 +92,7 @@ class extract_telemetry(MartTask):  # noqa: N801 (the seed's task names)
     date = luigi.DateParameter(default=yesterday())
 
     def output(self) -> luigi.LocalTarget:
-        return luigi.LocalTarget(str(day_dir(self.date) / "telemetry.csv"))
+        return day_target("telemetry", self.date, "telemetry.csv")
 
     def run(self) -> None:
         ensure_tables()  # a database with no telemetry yet gives an empty day, not an error
@@ -121,7 +100,7 @@ class extract_telemetry(MartTask):  # noqa: N801 (the seed's task names)
         with transaction() as cur:
             cur.execute(TELEMETRY_SQL, {"lo": lo, "hi": hi})
             frame = pd.DataFrame(cur.fetchall(), columns=TELEMETRY_COLUMNS)
-        write_private_csv(frame, self.output())
+        write_frame(frame, self.output())
         self.progress(f"{len(frame)} user x prosthesis rows for {self.date}", 100)
 
 
@@ -131,7 +110,7 @@ class extract_crm_data(MartTask):  # noqa: N801
     date = luigi.DateParameter(default=yesterday())
 
     def output(self) -> luigi.LocalTarget:
-        return luigi.LocalTarget(str(day_dir(self.date) / "crm.csv"))
+        return day_target("telemetry", self.date, "crm.csv")
 
     def run(self) -> None:
         rows: list[dict[str, Any]] = []
@@ -148,7 +127,7 @@ class extract_crm_data(MartTask):  # noqa: N801
             )
             if len(rows) % 1000 == 0:
                 self.progress(f"{len(rows)} customers read")
-        write_private_csv(pd.DataFrame(rows, columns=CRM_COLUMNS), self.output())
+        write_frame(pd.DataFrame(rows, columns=CRM_COLUMNS), self.output())
         self.progress(f"{len(rows)} customers", 100)
 
 
@@ -177,14 +156,14 @@ class transform_data(MartTask):  # noqa: N801
         }
 
     def output(self) -> luigi.LocalTarget:
-        return luigi.LocalTarget(str(day_dir(self.date) / "mart.csv"))
+        return day_target("telemetry", self.date, "mart.csv")
 
     def run(self) -> None:
         inputs = self.input()
         mart = build_mart(
             read_telemetry(inputs["telemetry"].path), read_crm(inputs["crm"].path), self.date
         )
-        write_private_csv(mart, self.output())
+        write_frame(mart, self.output())
         unknown = int((mart["crm_matched"] == 0).sum())
         self.progress(f"{len(mart)} rows, {unknown} user row(s) unknown to the CRM", 100)
 
