@@ -17,6 +17,7 @@ COPY pipeline ./pipeline
 COPY flags ./flags
 COPY monitoring ./monitoring
 COPY stack ./stack
+COPY demo ./demo
 RUN pip install . && pip check
 COPY luigi.cfg crontab ./
 

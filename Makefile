@@ -37,7 +37,7 @@ stack-status: venv  ## each server, its port and health
 	$(PY) -m stack status
 
 demo: stack-up  ## run the main job on the local stack and print where to look
-	$(PY) -m pipeline.demo
+	$(PY) -m demo
 
 test: stack-up lint  ## the whole suite: lint, then every test on the real servers
 	$(PY) -m pytest -q

@@ -36,7 +36,7 @@ def _seed_style() -> None:
     """What the seed did: every raw row of the day into pandas, then groupby there."""
     import requests
 
-    from pipeline.clickhouse import ClickHouse
+    from pipeline.systems.clickhouse import ClickHouse
 
     settings = ClickHouse().settings
     db = settings.database("simulator")
@@ -69,9 +69,9 @@ def _seed_style() -> None:
 def activity_bench(args: argparse.Namespace) -> None:
     import luigi
 
-    from pipeline.activity import ActivityDaily
-    from pipeline.clickhouse import ClickHouse
-    from pipeline.simulator import SimSpec, write_day
+    from demo.simulator import SimSpec, write_day
+    from pipeline.activity.tasks import ActivityDaily
+    from pipeline.systems.clickhouse import ClickHouse
 
     with tempfile.TemporaryDirectory(prefix="app-bench-") as runtime:
         _isolate(runtime)
@@ -116,9 +116,9 @@ def activity_bench(args: argparse.Namespace) -> None:
 
 @benchmark("alerts")
 def alerts_bench(args: argparse.Namespace) -> None:
+    from demo.simulator import SimSpec, write_day
     from flags.mirror import connect
-    from pipeline.alerts import check_slot, load_config
-    from pipeline.simulator import SimSpec, write_day
+    from pipeline.alerts.tasks import check_slot, load_config
 
     with tempfile.TemporaryDirectory(prefix="alerts-bench-") as runtime:
         _isolate(runtime)
@@ -148,7 +148,7 @@ def _quality(
     detector: str, sizes: tuple[float, ...], trials: int = 20
 ) -> dict[float, tuple[float, float, float]]:
     """Per incident size: precision, recall and mean delay (slots) over generated series."""
-    from pipeline.detector import detect, simple_rule
+    from pipeline.alerts.detector import detect, simple_rule
 
     slot = pd.Timedelta(minutes=15)
     out = {}

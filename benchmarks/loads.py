@@ -7,11 +7,17 @@ import datetime as dt
 import io
 
 from benchmarks.common import benchmark, report, timed
-from pipeline.clickhouse import ClickHouse, csv_chunks
-from pipeline.postgres import copy_csv, rows_to_csv, transaction
-from pipeline.smoke import COLUMNS, generate_rows
+from pipeline.systems.clickhouse import ClickHouse, csv_chunks
+from pipeline.systems.postgres import copy_csv, rows_to_csv, transaction
 
 TABLE = "ops.bench_events"
+COLUMNS = ["event_id", "event_date", "category", "amount"]
+
+
+def generate_rows(day: dt.date, count: int) -> list[tuple[int, dt.date, str, str]]:
+    """Rows shaped like a small event file: an id, a date, a category, a money amount."""
+    categories = ("view", "click", "purchase", "refund")
+    return [(i, day, categories[i % 4], f"{(i * 7919) % 100_000 / 100:.2f}") for i in range(count)]
 
 
 def _reset() -> None:
@@ -44,7 +50,7 @@ def postgres_load(args: argparse.Namespace) -> None:
         f"PostgreSQL load of {len(rows):,} rows",
         {
             "executemany (seed style; timed on 1/20, scaled)": many_s,
-            "pipeline.postgres.copy_csv (COPY)": copy_s,
+            "pipeline.systems.postgres.copy_csv (COPY)": copy_s,
         },
         "executemany (seed style; timed on 1/20, scaled)",
     )
@@ -54,31 +60,33 @@ def postgres_load(args: argparse.Namespace) -> None:
 def clickhouse_load(args: argparse.Namespace) -> None:
     ch = ClickHouse()
     ch.execute("stack/create_database", database=ch.settings.database("ops"))
-    day = dt.date(2024, 1, 1)
+    ch.execute("stack/create_database", database=ch.settings.database("sales"))
+    week, imported = dt.date(2024, 1, 1), dt.datetime(2024, 1, 2)
+    # Rows of the weekly sales aggregate (sales.sales_agg), one per region x product.
     rows = [
-        (day, f"c{i % 1000}", 1, float(i % 97), dt.datetime(2024, 1, 2)) for i in range(args.rows)
+        (week, "North", i, 3, "29.97", "9.99", 1, "0.001", None, None, imported.date(), imported)
+        for i in range(args.rows)
     ]
 
     def reset() -> None:
-        ch.execute("smoke/create_daily")
-        ch.execute("smoke/drop_day", partition=20240101)
+        ch.execute("sales/create_sales_agg")
+        ch.execute("sales/drop_week", partition=20240101)
 
     def bulk() -> None:
         reset()
-        ch.insert("smoke/insert_daily", csv_chunks(rows))
+        ch.insert("sales/insert_sales_agg", csv_chunks(rows))
 
     def chunked() -> None:
         reset()
         for start in range(0, len(rows), 1000):
-            ch.insert(
-                "smoke/insert_daily", io.BytesIO(b"".join(csv_chunks(rows[start : start + 1000])))
-            )
+            chunk = io.BytesIO(b"".join(csv_chunks(rows[start : start + 1000])))
+            ch.insert("sales/insert_sales_agg", chunk)
 
     report(
         f"ClickHouse insert of {len(rows):,} rows",
         {
             "1,000-row chunks (seed style)": timed(chunked),
-            "pipeline.clickhouse insert (streamed CSV)": timed(bulk),
+            "pipeline.systems.clickhouse insert (streamed CSV)": timed(bulk),
         },
         "1,000-row chunks (seed style)",
     )

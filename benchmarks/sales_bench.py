@@ -50,8 +50,8 @@ def _isolate(runtime: Path) -> None:
 
 
 def _reset_tables() -> None:
-    from pipeline.clickhouse import ClickHouse
-    from pipeline.postgres import transaction
+    from pipeline.systems.clickhouse import ClickHouse
+    from pipeline.systems.postgres import transaction
 
     with transaction() as cur:
         for table in ("sales.sales", "sales.sales_agg", "ops.load_markers", "sales.baseline"):
@@ -74,10 +74,10 @@ def _flow(inbox_files: Path, runtime: Path, workers: int, spec: object = None) -
     import luigi
 
     from config.settings import load_settings
+    from demo.sales_generator import SalesSpec
     from flags.mirror import connect
-    from pipeline.postgres import transaction
-    from pipeline.sales import SalesBackfill
-    from pipeline.sales_generator import SalesSpec
+    from pipeline.sales.tasks import SalesBackfill
+    from pipeline.systems.postgres import transaction
 
     _reset_tables()
     connect(load_settings().redis).flushdb()
@@ -127,8 +127,8 @@ FROM g
 def _floor(raw: Path) -> float:
     """psql \\copy of every file + the aggregate SQL + one ClickHouse insert of the result."""
     from config.settings import load_settings
-    from pipeline.clickhouse import ClickHouse
-    from pipeline.postgres import transaction
+    from pipeline.systems.clickhouse import ClickHouse
+    from pipeline.systems.postgres import transaction
 
     _reset_tables()
     pg = load_settings().postgres
@@ -175,7 +175,7 @@ def _floor(raw: Path) -> float:
         rows = cur.fetchall()
     ch = ClickHouse()
     ch.execute("sales/create_sales_agg")
-    from pipeline.clickhouse import csv_chunks
+    from pipeline.systems.clickhouse import csv_chunks
 
     ch.insert("sales/insert_sales_agg", csv_chunks(rows))
     return time.perf_counter() - began
@@ -187,8 +187,8 @@ def _baseline(raw: Path, share: int = 10) -> float:
     1/``share`` of the files, scaled."""
     import pandas as pd
 
-    from pipeline.clickhouse import ClickHouse, csv_chunks
-    from pipeline.postgres import transaction
+    from pipeline.systems.clickhouse import ClickHouse, csv_chunks
+    from pipeline.systems.postgres import transaction
 
     _reset_tables()
     files = sorted(raw.iterdir())[::share]
@@ -234,7 +234,7 @@ def _small_files(runtime: Path, count: int, rows_per_file: int = 20) -> float:
 
     from config.settings import load_settings
     from flags.mirror import connect
-    from pipeline.inbox import ProcessInbox
+    from pipeline.inbox.tasks import ProcessInbox
 
     _reset_tables()
     connect(load_settings().redis).flushdb()
@@ -266,7 +266,7 @@ def _small_files(runtime: Path, count: int, rows_per_file: int = 20) -> float:
 
 @benchmark("sales")
 def sales_bench(args: argparse.Namespace) -> None:
-    from pipeline.sales_generator import SalesSpec, write_year
+    from demo.sales_generator import SalesSpec, write_year
 
     with tempfile.TemporaryDirectory(prefix="sales-bench-") as tmp:
         root = Path(tmp)
@@ -317,7 +317,7 @@ def sales_bench(args: argparse.Namespace) -> None:
 def sales_ten_million(args: argparse.Namespace) -> None:
     """Peak memory and time of a 10,000,000-order year through the flow (not in the default set:
     it takes minutes; `python -m benchmarks sales-10m`)."""
-    from pipeline.sales_generator import SalesSpec, write_year
+    from demo.sales_generator import SalesSpec, write_year
 
     spec = SalesSpec(total_orders=10_000_000)
     with tempfile.TemporaryDirectory(prefix="sales-10m-") as tmp:

@@ -27,7 +27,7 @@ DEFAULT_PORTS = {
     "prometheus": 19090,
     "pushgateway": 19091,
     "luigid": 18082,
-    # The project's demo stand-in for a CRM (pipeline.crm_service); not a server of the stack.
+    # The project's demo stand-in for a CRM (demo.crm_service); not a server of the stack.
     "crm": 18090,
 }
 

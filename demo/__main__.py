@@ -1,12 +1,12 @@
 """``make demo``: the main job on the local stack, then where to look.
 
-Runs through the central scheduler (so the runs show in the luigid UI): the smoke flow (a file
-in, a PostgreSQL and a ClickHouse table out), the sales year (generated into the inbox, then the
-weekly flow for every week), the telemetry mart for the last three days (generated telemetry,
-customers from the CRM stand-in, which the demo starts when nothing answers at its URL), and the
-app's flows: eight days of feed and messenger events with one incident (views on Android drop by
-60% yesterday 14:00-15:30 UTC), the activity ETL for those days, yesterday's morning reports and
-the 15-minute alert checks replayed over yesterday afternoon.
+Runs through the central scheduler (so the runs show in the luigid UI): the sales year
+(generated into the inbox, then the weekly flow for every week), the telemetry mart for the
+last three days (generated telemetry, customers from the CRM stand-in, which the demo starts
+when nothing answers at its URL), and the app's flows: eight days of feed and messenger events
+with one incident (views on Android drop by 60% yesterday 14:00-15:30 UTC), the activity ETL
+for those days, yesterday's morning reports and the 15-minute alert checks replayed over
+yesterday afternoon.
 """
 
 from __future__ import annotations
@@ -18,19 +18,18 @@ from urllib.parse import urlparse
 import luigi
 
 from config.settings import load_settings
-from pipeline.activity import ActivityDaily
-from pipeline.alerts import AlertReplay
-from pipeline.clickhouse import ClickHouse
-from pipeline.crm_service import CrmData, customers, serve
-from pipeline.postgres import transaction
-from pipeline.reports import MorningReports
-from pipeline.sales import SalesBackfill
-from pipeline.sales_generator import SalesSpec, write_year
-from pipeline.simulator import Incident, SimSpec
-from pipeline.simulator import write_day as write_events
-from pipeline.smoke import PG_TABLE, SmokeDemo, write_smoke_file
-from pipeline.telemetry import TelemetryMart
-from pipeline.telemetry_generator import TelemetrySpec, write_day
+from demo.crm_service import CrmData, customers, serve
+from demo.sales_generator import SalesSpec, write_year
+from demo.simulator import Incident, SimSpec
+from demo.simulator import write_day as write_events
+from demo.telemetry_generator import TelemetrySpec, write_day
+from pipeline.activity.tasks import ActivityDaily
+from pipeline.alerts.tasks import AlertReplay
+from pipeline.reports.tasks import MorningReports
+from pipeline.sales.tasks import SalesBackfill
+from pipeline.systems.clickhouse import ClickHouse
+from pipeline.systems.postgres import transaction
+from pipeline.telemetry.tasks import TelemetryMart
 from stack.servers import url_port
 
 
@@ -38,8 +37,6 @@ def main() -> int:
     settings = load_settings()
     settings.paths.ensure()
     day = dt.date.today() - dt.timedelta(days=1)
-    path = write_smoke_file(day)
-    print(f"landed {path}")
     spec = SalesSpec()
     print("generating a year of sales (1,000,000 orders) into the inbox ...", flush=True)
     print(f"  {write_year(settings.paths.inbox, spec)}")
@@ -66,7 +63,6 @@ def main() -> int:
     replay = (incident_start - dt.timedelta(hours=3), incident_start + dt.timedelta(hours=4))
     result = luigi.build(
         [
-            SmokeDemo(day=day),
             *(ActivityDaily(date=d) for d in app_days),
             MorningReports(date=day),
             AlertReplay(start=replay[0], end=replay[1]),
@@ -82,25 +78,12 @@ def main() -> int:
     if result.status.name not in ("SUCCESS", "SUCCESS_WITH_RETRY"):
         print(f"demo failed: {result.status.name}", file=sys.stderr)
         return 1
-    with transaction() as cur:
-        cur.execute(f"SELECT count(*) FROM {PG_TABLE} WHERE event_date = %s", (day,))
-        pg_rows = cur.fetchone()[0]  # type: ignore[index]
-    summary = ClickHouse().query("smoke/daily_summary", day=day)
     pg = settings.postgres
     print("\nWhere to look:")
     print(f"  luigid UI      {settings.monitoring.luigid_url}/static/visualiser/index.html")
     print(f"  Prometheus     {settings.monitoring.prometheus_url}/targets")
-    print(
-        f"  PostgreSQL     {PG_TABLE}: {pg_rows} rows for {day}"
-        f"  (psql -h {pg.host} -p {pg.port} -U {pg.user} {pg.database})"
-    )
-    print(
-        f"  ClickHouse     {settings.clickhouse.database('ops')}.smoke_daily for {day}:"
-        f"  (clickhouse-client --port {settings.clickhouse.port})"
-    )
-    for row in summary:
-        line = f"{row['category']:<8} events={row['events']:<6} amount={row['amount']}"
-        print(f"{'':17}{line}")
+    print(f"  PostgreSQL     psql -h {pg.host} -p {pg.port} -U {pg.user} {pg.database}")
+    print(f"  ClickHouse     clickhouse-client --port {settings.clickhouse.port}")
     with transaction() as cur:
         cur.execute("SELECT count(*) FROM sales.sales")
         sales_rows = cur.fetchone()[0]  # type: ignore[index]

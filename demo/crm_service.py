@@ -1,7 +1,7 @@
 """A small CRM HTTP JSON API serving generated customers: the demo's stand-in for a real CRM.
 
 Real deployments point ``PIPELINE_CRM_URL`` at their CRM; this service exists so the demo and
-the tests have one to talk to. It speaks the contract ``pipeline.crm`` expects:
+the tests have one to talk to. It speaks the contract ``pipeline.systems.crm`` expects:
 
     GET /api/v1/customers?page=1&per_page=500
     Authorization: Bearer <PIPELINE_CRM_TOKEN>          (checked when the service has a token)
@@ -15,7 +15,7 @@ the tests have one to talk to. It speaks the contract ``pipeline.crm`` expects:
 Customers are users 1..N (by default the telemetry generator's users but the last five, so the
 mart shows how users unknown to the CRM are handled). Deterministic for a seed.
 
-    python -m pipeline.crm_service --port 18090 --customers 295
+    python -m demo.crm_service --port 18090 --customers 295
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from config.settings import load_settings
-from pipeline.telemetry_generator import TelemetrySpec, prosthesis_id
+from demo.telemetry_generator import TelemetrySpec, prosthesis_id
 
 FIRST_NAMES = (
     "Anna", "Boris", "Chen", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Irina", "Jonas",

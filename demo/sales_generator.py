@@ -12,7 +12,7 @@
 
 Deterministic for a seed and vectorised (numpy): the whole year takes seconds.
 
-    python -m pipeline.sales_generator --out var/inbox            # the year, into the inbox
+    python -m demo.sales_generator --out var/inbox            # the year, into the inbox
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ receiver_id, time and the sender's same attributes), with:
 Deterministic for (seed, day); writing a day replaces it (its partitions are dropped first).
 Vectorised (numpy) and streamed to ClickHouse as CSV by Arrow in chunks: memory stays bounded.
 
-    python -m pipeline.simulator --day 2024-01-15 --days 3 --feed-actions 200000 \\
+    python -m demo.simulator --day 2024-01-15 --days 3 --feed-actions 200000 \\
         --incident views:0.4:2024-01-17T14:00:2024-01-17T15:00:os=Android
 """
 
@@ -33,7 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from pipeline.clickhouse import ClickHouse
+from pipeline.activity.contract import SOURCE_TABLES_DDL
+from pipeline.systems.clickhouse import ClickHouse
 
 GENDERS = ("male", "female")
 OSES = ("Android", "iOS")
@@ -319,9 +320,8 @@ def message_chunks(day: Day, pop: Population) -> Iterator[bytes]:
 
 
 def ensure_tables(ch: ClickHouse | None = None) -> None:
-    ch = ch or ClickHouse()
-    ch.execute("simulator/create_feed_actions")
-    ch.execute("simulator/create_message_actions")
+    """The app's event tables, as the activity flow declares them."""
+    (ch or ClickHouse()).ensure(*SOURCE_TABLES_DDL)
 
 
 def write_day(
@@ -334,11 +334,11 @@ def write_day(
     generated = generate_day(day, spec, pop)
     partition = int(f"{day:%Y%m%d}")
     for table in ("feed_actions", "message_actions"):
-        ch.execute("simulator/drop_day", table=table, partition=partition)
+        ch.execute("demo/drop_day", table=table, partition=partition)
     if len(generated.feed_user):
-        ch.insert("simulator/insert_feed", feed_chunks(generated, pop))
+        ch.insert("demo/insert_feed", feed_chunks(generated, pop))
     if len(generated.message_user):
-        ch.insert("simulator/insert_messages", message_chunks(generated, pop))
+        ch.insert("demo/insert_messages", message_chunks(generated, pop))
     return {
         "feed_actions": len(generated.feed_user),
         "message_actions": len(generated.message_user),

@@ -13,7 +13,7 @@ day. About 10% of users do not use their prosthesis on a given day. Days are UTC
 
 Deterministic for (seed, day); writing a day replaces that day (a rerun does not double rows).
 
-    python -m pipeline.telemetry_generator --day 2024-01-15 --users 300
+    python -m demo.telemetry_generator --day 2024-01-15 --users 300
 """
 
 from __future__ import annotations
@@ -26,33 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.postgres import copy_csv, serialize_ddl, transaction
-
-ACTIONS = ("grasp", "release", "flex")
-
-DDL = (
-    """
-    CREATE TABLE IF NOT EXISTS telemetry.usage_sessions (
-        session_id    bigint PRIMARY KEY,
-        user_id       bigint NOT NULL,
-        prosthesis_id text NOT NULL,
-        started_at    timestamptz NOT NULL,
-        ended_at      timestamptz NOT NULL,
-        CHECK (ended_at >= started_at)
-    )""",
-    """
-    CREATE TABLE IF NOT EXISTS telemetry.device_events (
-        user_id          bigint NOT NULL,
-        prosthesis_id    text NOT NULL,
-        event_time       timestamptz NOT NULL,
-        action_type      text NOT NULL CHECK (action_type IN ('grasp', 'release', 'flex')),
-        response_time_ms double precision NOT NULL CHECK (response_time_ms >= 0),
-        battery_level    smallint NOT NULL CHECK (battery_level BETWEEN 0 AND 100),
-        session_id       bigint NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS device_events_time ON telemetry.device_events (event_time)",
-    "CREATE INDEX IF NOT EXISTS usage_sessions_start ON telemetry.usage_sessions (started_at)",
-)
+from pipeline.systems import postgres
+from pipeline.systems.postgres import copy_csv, transaction
+from pipeline.telemetry.contract import ACTIONS, SOURCES_DDL
 
 
 @dataclass(frozen=True)
@@ -126,11 +102,8 @@ def generate_day(day: dt.date, spec: TelemetrySpec = TelemetrySpec()) -> dict[st
 
 
 def ensure_tables() -> None:
-    with transaction() as cur:
-        serialize_ddl(cur, "telemetry")
-        cur.execute("CREATE SCHEMA IF NOT EXISTS telemetry")
-        for statement in DDL:
-            cur.execute(statement)
+    """The telemetry flow's source tables, as the flow declares them."""
+    postgres.ensure(SOURCES_DDL, "telemetry")
 
 
 def write_day(day: dt.date, spec: TelemetrySpec = TelemetrySpec()) -> dict[str, int]:

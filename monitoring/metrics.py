@@ -57,12 +57,9 @@ OUTCOMES = {
 
 
 def flow_of(task: luigi.Task) -> str:
-    """The flow a task belongs to: its module under ``pipeline`` (bounded: the flows' names)."""
-    module = type(task).__module__
-    if module.startswith("pipeline."):
-        name = module.split(".")[1]
-        return {"sales_generator": "sales", "activity_transform": "activity"}.get(name, name)
-    return "other"
+    """The flow a task belongs to: its Luigi namespace, which each ``pipeline/<flow>/`` package
+    sets to the flow's name (bounded: the flows' names)."""
+    return task.get_task_namespace() or "other"
 
 
 _clients: dict[tuple[int, str, int, int], Any] = {}
@@ -248,7 +245,7 @@ def _on_start(task: luigi.Task) -> None:
 
 
 def install() -> None:
-    """Register the event handlers (once; ``pipeline.tasks`` does it for every flow)."""
+    """Register the event handlers (once; ``pipeline.core.tasks`` does it for every flow)."""
     if getattr(install, "done", False):
         return
     for event in OUTCOMES:

@@ -10,8 +10,8 @@ import sys
 import time
 
 from config.settings import CLICKHOUSE_DATABASES, POSTGRES_SCHEMAS, Settings, load_settings
-from pipeline.clickhouse import ClickHouse, ClickHouseError
-from pipeline.postgres import PostgresError, transaction
+from pipeline.systems.clickhouse import ClickHouse, ClickHouseError
+from pipeline.systems.postgres import PostgresError, transaction
 
 
 def create_postgres_schemas(settings: Settings) -> list[str]:

@@ -4,6 +4,9 @@ Tests run against the local stack's servers (``make test`` starts them; this fil
 when pytest is run alone) but never touch the demo's data: PostgreSQL database
 ``pipeline_test``, Redis db 15, ClickHouse databases prefixed ``t_``, and a runtime folder of
 their own. A server that does not answer fails the run; nothing is skipped.
+
+``PIPELINE_TEST_NS=N`` (1-9) gives a test session databases of its own (``pipeline_testN``, Redis
+db 15-N, ``tN_``), so two sessions can share the servers without touching each other's data.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 _runtime = Path(tempfile.mkdtemp(prefix="pipeline-tests-"))
+_ns = os.environ.get("PIPELINE_TEST_NS", "")
+if _ns and not (_ns.isdigit() and 1 <= int(_ns) <= 9):
+    raise SystemExit(f"PIPELINE_TEST_NS must be 1-9, got {_ns!r}")
 
 # Set before any project module reads settings. The stack folder stays the demo's: the servers
 # are shared, the data is not.
@@ -26,9 +32,9 @@ os.environ.update(
     {
         "PIPELINE_RUNTIME_DIR": str(_runtime),
         "PIPELINE_STACK_DIR": str(ROOT / "var" / "stack"),
-        "PIPELINE_PG_DATABASE": "pipeline_test",
-        "PIPELINE_REDIS_DB": "15",
-        "PIPELINE_CH_DB_PREFIX": "t_",
+        "PIPELINE_PG_DATABASE": f"pipeline_test{_ns}",
+        "PIPELINE_REDIS_DB": str(15 - int(_ns or 0)),
+        "PIPELINE_CH_DB_PREFIX": f"t{_ns}_",
         # Metrics pushed by the tests form a Pushgateway group of their own.
         "PIPELINE_METRICS_INSTANCE": "tests",
         # luigi.cfg's behaviour on a shorter clock (retry delay, keep-alive idle time).
@@ -37,6 +43,9 @@ os.environ.update(
 )
 
 from config.settings import CLICKHOUSE_DATABASES, load_settings  # noqa: E402
+
+# Fixtures shared by the flows' test folders (the inbox feeds the sales and retention flows).
+pytest_plugins = ["tests.fixtures.inbox"]
 
 TEST_ONLY = ("PIPELINE_PG_DATABASE", "PIPELINE_REDIS_DB", "PIPELINE_CH_DB_PREFIX")
 
@@ -75,7 +84,7 @@ def stack() -> Iterator[None]:
     admin.close()
 
     from pipeline.bootstrap import create_clickhouse_databases, create_postgres_schemas
-    from pipeline.clickhouse import ClickHouse
+    from pipeline.systems.clickhouse import ClickHouse
 
     assert settings.clickhouse.database_prefix, "tests must never use the demo's databases"
     for logical in CLICKHOUSE_DATABASES:

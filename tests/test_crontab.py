@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +14,8 @@ import luigi
 import pytest
 
 from pipeline.cron import DEFAULT_CRONTAB, CrontabError, Runner, parse_crontab
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PENDING = "#pending "
 
@@ -24,7 +28,7 @@ def all_entries(include_pending: bool = True):
 
 
 def by_task() -> dict[str, object]:
-    return {shlex.split(e.command)[3]: e for e in all_entries()}
+    return {shlex.split(e.command)[3].rpartition(".")[2]: e for e in all_entries()}
 
 
 def utc(*args: int) -> dt.datetime:
@@ -38,9 +42,28 @@ def test_every_entry_is_a_luigi_command_and_live_ones_name_a_task_that_exists() 
         assert argv[:2] == ["luigi", "--module"] and argv[2].startswith("pipeline."), entry
     for entry in all_entries(include_pending=False):
         argv = shlex.split(entry.command)
-        module = importlib.import_module(argv[2])
-        task = getattr(module, argv[3])
+        importlib.import_module(argv[2])
+        task = luigi.task_register.Register.get_task_cls(argv[3])
         assert issubclass(task, luigi.Task)
+        # The flow's namespace is the module's flow: `luigi --module pipeline.sales sales.X`.
+        assert argv[3].split(".")[0] == argv[2].split(".")[1], entry
+
+
+def test_every_entry_resolves_as_a_luigi_command_line() -> None:
+    """Exactly what cron runs, with --help: the module imports and the task and its options are
+    known to Luigi's own command line."""
+    luigi_bin = Path(sys.executable).parent / "luigi"
+    for entry in all_entries(include_pending=False):
+        argv = shlex.split(entry.command)
+        result = subprocess.run(
+            [str(luigi_bin), *argv[1:], "--help"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, f"{entry.command}: {result.stderr[-1500:]}"
 
 
 def test_schedules_follow_the_seeds() -> None:

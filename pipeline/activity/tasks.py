@@ -9,7 +9,7 @@
 - The two extracts run in parallel (``--workers 2``), each one aggregation in ClickHouse per
   user (views, likes / messages sent and received, distinct people each way) — raw rows never
   leave ClickHouse.
-- ``JoinActivity`` and the slices are pure pandas (``pipeline.activity_transform``) on one row
+- ``JoinActivity`` and the slices are pure pandas (``pipeline.activity.transform``) on one row
   per user.
 - ``LoadActivity`` replaces the day in ``test.activity_daily`` (its month rebuilt in a stage and
   swapped in), so the table grows by a day per run and a rerun of a day leaves it unchanged.
@@ -30,7 +30,8 @@ import luigi
 import pandas as pd
 
 from monitoring.metrics import record_rows
-from pipeline.activity_transform import (
+from pipeline.activity.contract import SOURCE_TABLES_DDL, TABLE
+from pipeline.activity.transform import (
     DIMENSIONS,
     FEED_COLUMNS,
     MESSAGE_COLUMNS,
@@ -38,11 +39,8 @@ from pipeline.activity_transform import (
     join_users,
     slice_by,
 )
-from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks, replace_day
-from pipeline.simulator import ensure_tables
-from pipeline.tasks import TWO_RETRIES, PipelineTask, day_target, write_frame, yesterday
-
-TABLE = "activity_daily"
+from pipeline.core.tasks import TWO_RETRIES, PipelineTask, day_target, write_frame, yesterday
+from pipeline.systems.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks, replace_day
 
 
 def read_csv(target: luigi.LocalTarget) -> pd.DataFrame:
@@ -66,7 +64,7 @@ class ExtractPerUser(ActivityTask):
         return day_target("activity", self.date, self.file)
 
     def run(self) -> None:
-        ensure_tables()
+        ClickHouse().ensure(*SOURCE_TABLES_DDL)
         frame = ClickHouse().frame(self.statement, day=self.date)
         write_frame(frame.reindex(columns=self.columns), self.output())
         self.progress(f"{len(frame)} {self.side} users on {self.date}", 100)

@@ -1,14 +1,14 @@
 """``detect``: the alert detector over any CSV time series, to backtest thresholds on your history.
 
 It replays the series slot by slot exactly as the live 15-minute check decides: each slot's
-decision uses only the slots before it (``pipeline.detector``). Rows are summed per slot by
+decision uses only the slots before it (``pipeline.alerts.detector``). Rows are summed per slot by
 default (counts); ``--agg mean`` or ``last`` for rates and gauges. Slots without rows count as 0
 with ``--agg sum`` and as missing otherwise.
 
-    python -m pipeline.detect views.csv --time-column ts --value-column views
-    python -m pipeline.detect ctr.csv --time-column time --value-column ctr --agg mean \\
+    python -m pipeline.alerts.detect views.csv --time-column ts --value-column views
+    python -m pipeline.alerts.detect ctr.csv --time-column time --value-column ctr --agg mean \\
         --slot 15min --k 4 --min-change 0.1 --format json
-    python -m pipeline.detect views.csv --rule simple --threshold 0.3     # the seed's rule
+    python -m pipeline.alerts.detect views.csv --rule simple --threshold 0.3     # the seed's rule
 
 Output: the anomalous slots (``--all``: every slot) with value, baseline, band and change, as CSV
 (default) or JSON lines, on stdout.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.detector import Sensitivity, detect, regular, simple_rule
+from pipeline.alerts.detector import Sensitivity, detect, regular, simple_rule
 
 
 class InputError(ValueError):

@@ -3,7 +3,8 @@
 For the last complete 15-minute slot (UTC), the check reads the metrics of the feed (active
 users, views, likes, CTR) and the messenger (active users, messages sent), overall and per value
 of each configured slice (``config/alerts.toml``: os by default), over the history the detector
-needs, and decides per metric x slice with ``pipeline.detector``. Per metric x slice a state in
+needs, and decides per metric x slice with ``pipeline.alerts.detector``. Per metric x slice a
+state in
 Redis (``alerts:state:<metric>:<slice>``) makes an anomaly alert once, again only after the
 cooldown while it lasts, and send one recovery message when it ends. Every message is recorded in
 ClickHouse ``ops.alerts``; it carries the metric, slice, current value, deviation, links to a
@@ -31,11 +32,11 @@ import pandas as pd
 from config.settings import PROJECT_ROOT
 from flags.mirror import connect
 from monitoring.metrics import record_alert
-from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
-from pipeline.detector import AlertState, Sensitivity, detect, transition
-from pipeline.notify import Notifier
-from pipeline.simulator import ensure_tables
-from pipeline.tasks import PipelineTask
+from pipeline.activity.contract import SOURCE_TABLES_DDL
+from pipeline.alerts.detector import AlertState, Sensitivity, detect, transition
+from pipeline.core.tasks import PipelineTask
+from pipeline.systems.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
+from pipeline.systems.telegram import Notifier
 
 SLOT = pd.Timedelta(minutes=15)
 FEED = ("feed_users", "views", "likes", "ctr")
@@ -234,7 +235,7 @@ def check_slot(
     window the live check reads, so both decide on the same data."""
     config = config or load_config()
     ch = ClickHouse()
-    ensure_tables(ch)
+    ch.ensure(*SOURCE_TABLES_DDL)
     ch.execute("ops/create_alerts")
     redis = connect()
     start = slot - pd.Timedelta(days=config.history_days + 1)

@@ -1,12 +1,20 @@
-"""Every ClickHouse statement the project issues, by name, and how it is rendered.
+"""Every SQL statement the project issues, PostgreSQL and ClickHouse alike, by name.
 
-Statements live in ``pipeline/sql/clickhouse/<group>/<name>.sql`` and are addressed as
-``"<group>/<name>"``. Nothing else in the project sends ClickHouse SQL, so the dialect check
-(``tests/test_clickhouse_dialect.py``) can run every statement on the local 18.16 server and on a
-modern engine (chdb, ClickHouse 26) and no flow can ship SQL that works on only one of them.
+A statement is a file beside the code that uses it, addressed as ``"<group>/<name>"``:
 
-Rendering happens on the client side, identically for both engines (18.16 has no server-side
-query parameters):
+- a flow's statements: ``pipeline/<flow>/sql/<engine>/<name>.sql`` (group = the flow);
+- the systems' own (load markers, the stage-and-swap replace, databases):
+  ``pipeline/systems/sql/<engine>/<group>/<name>.sql``;
+- the demo's generators: ``demo/sql/<engine>/<name>.sql`` (group ``demo``).
+
+``<engine>`` is ``clickhouse`` or ``postgres``. Nothing else in the project sends SQL of its own,
+so the dialect check (``tests/systems/test_clickhouse_dialect.py``) can run every ClickHouse
+statement on the local 18.16 server and on a modern engine (chdb, ClickHouse 26), and every
+PostgreSQL statement is parsed by the server (``tests/systems/test_postgres_sql.py``).
+
+PostgreSQL statements are sent with psycopg2's own value parameters (``%(name)s``); identifiers in
+them are written out, or filled by ``pipeline.systems.postgres`` through ``psycopg2.sql``.
+ClickHouse statements are rendered on the client side (18.16 has no server-side parameters):
 
 - ``{name}`` is an identifier (a database or table name): letters, digits and underscores only.
   The logical databases (``{sales}``, ``{test}``, ...) are filled in by the client from settings.
@@ -33,7 +41,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SQL_ROOT = Path(__file__).resolve().parent / "sql" / "clickhouse"
+from config.settings import PROJECT_ROOT
+
+ENGINES = ("clickhouse", "postgres")
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _IDENT_SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -47,6 +57,7 @@ class SqlError(ValueError):
 @dataclass(frozen=True)
 class Statement:
     name: str
+    engine: str
     text: str
     check_params: dict[str, Any] = field(default_factory=dict)
     after: tuple[str, ...] = ()
@@ -61,7 +72,7 @@ class Statement:
         return set(_VALUE_SLOT.findall(self.text))
 
 
-def _parse(name: str, raw: str) -> Statement:
+def _parse(name: str, engine: str, raw: str) -> Statement:
     check: dict[str, Any] = {}
     after: list[str] = []
     data: list[str] = []
@@ -81,23 +92,46 @@ def _parse(name: str, raw: str) -> Statement:
     text = "\n".join(body).strip().rstrip(";").strip()
     if not text:
         raise SqlError(f"{name}: the file holds no statement")
-    return Statement(name, text, check, tuple(after), tuple(data))
+    return Statement(name, engine, text, check, tuple(after), tuple(data))
 
 
 @cache
-def load(name: str) -> Statement:
-    """The statement ``group/name``; an unknown name is an error naming the folder searched."""
+def statement_files(engine: str) -> dict[str, Path]:
+    """Every statement of an engine: name -> file."""
+    if engine not in ENGINES:
+        raise SqlError(f"unknown SQL engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    found: dict[str, Path] = {}
+    for path in PROJECT_ROOT.glob(f"pipeline/*/sql/{engine}/*.sql"):
+        found[f"{path.parts[-4]}/{path.stem}"] = path
+    for path in PROJECT_ROOT.glob(f"pipeline/systems/sql/{engine}/*/*.sql"):
+        found[f"{path.parent.name}/{path.stem}"] = path
+    for path in PROJECT_ROOT.glob(f"demo/sql/{engine}/*.sql"):
+        found[f"demo/{path.stem}"] = path
+    return dict(sorted(found.items()))
+
+
+@cache
+def load(name: str, engine: str = "clickhouse") -> Statement:
+    """The statement ``group/name``; an unknown name is an error naming the folders searched."""
     if not re.fullmatch(r"[a-z0-9_]+/[a-z0-9_]+", name):
         raise SqlError(f"bad statement name {name!r}: expected 'group/name'")
-    path = SQL_ROOT / f"{name}.sql"
-    if not path.is_file():
-        raise SqlError(f"no ClickHouse statement {name!r} (looked for {path})")
-    return _parse(name, path.read_text(encoding="utf-8"))
+    path = statement_files(engine).get(name)
+    if path is None:
+        group, _, stem = name.partition("/")
+        raise SqlError(
+            f"no {engine} statement {name!r} (looked for pipeline/{group}/sql/{engine}/{stem}.sql"
+            f" and pipeline/systems/sql/{engine}/{group}/{stem}.sql)"
+        )
+    return _parse(name, engine, path.read_text(encoding="utf-8"))
 
 
-def all_statements() -> list[Statement]:
-    paths = sorted(SQL_ROOT.glob("*/*.sql"))
-    return [load(p.relative_to(SQL_ROOT).with_suffix("").as_posix()) for p in paths]
+def all_statements(engine: str = "clickhouse") -> list[Statement]:
+    return [load(name, engine) for name in statement_files(engine)]
+
+
+def text(name: str) -> str:
+    """A PostgreSQL statement's text, for psycopg2 to fill its ``%(name)s`` values."""
+    return load(name, "postgres").text
 
 
 def literal(value: Any) -> str:

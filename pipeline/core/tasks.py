@@ -56,7 +56,7 @@ class PipelineTask(luigi.Task):
 def _notify_failure(task: PipelineTask, exception: BaseException) -> None:
     """Every failed run of a flow's task (each retry included) says so, with the error; task
     parameters are dates, weeks and file batches, never personal data."""
-    from pipeline.notify import Notifier
+    from pipeline.systems.telegram import Notifier
 
     Notifier().send(
         f"❌ {task.task_id} failed: {type(exception).__name__}: {str(exception)[:1500]}",

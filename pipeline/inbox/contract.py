@@ -59,6 +59,12 @@ class Contract:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"{self.dataset}: no column {name!r}")
+
     def match(self, file_name: str) -> dict[str, str] | None:
         found = self.pattern.fullmatch(file_name)
         return None if found is None else found.groupdict()

@@ -49,8 +49,11 @@ from flags.ledger import Ledger
 from flags.store import FlagNotFound, fsync_dir
 from monitoring.logs import context as log_context
 from monitoring.metrics import record_rows
-from pipeline.datasets import CONTRACTS, Contract, contract_for
-from pipeline.postgres import (
+from pipeline.core.tasks import PipelineTask
+from pipeline.inbox.contract import CONTRACTS, Contract, contract_for
+from pipeline.inbox.transform import transform
+from pipeline.inbox.validate import FileRejected, check, describe_rejects, reject_share
+from pipeline.systems.postgres import (
     copy_csv,
     ensure_marker_table,
     marker_rows,
@@ -59,9 +62,6 @@ from pipeline.postgres import (
     transaction,
     write_marker,
 )
-from pipeline.tasks import PipelineTask
-from pipeline.transforms import transform
-from pipeline.validation import FileRejected, check, describe_rejects, reject_share
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipeline.datasets import Contract
+from pipeline.inbox.contract import Contract
 
 
 @dataclass(frozen=True)

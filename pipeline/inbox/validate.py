@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipeline.datasets import Column, Contract
+from pipeline.inbox.contract import Column, Contract
 
 MAX_FIELD_BYTES = 10 * 1024 * 1024
 REJECT_COLUMNS = ["row", "column", "rule", "value"]

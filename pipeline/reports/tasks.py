@@ -24,9 +24,9 @@ import pandas as pd
 
 from config.settings import load_settings
 from flags.targets import RedisMarkerTarget
-from pipeline.clickhouse import ClickHouse
-from pipeline.notify import Notifier
-from pipeline.report_content import (
+from pipeline.activity.contract import SOURCE_TABLES_DDL
+from pipeline.core.tasks import PipelineTask, yesterday
+from pipeline.reports.transform import (
     APP_METRICS,
     FEED_METRICS,
     app_frame,
@@ -35,8 +35,8 @@ from pipeline.report_content import (
     feed_frame,
     feed_text,
 )
-from pipeline.simulator import ensure_tables
-from pipeline.tasks import PipelineTask, yesterday
+from pipeline.systems.clickhouse import ClickHouse
+from pipeline.systems.telegram import Notifier
 
 MARKER_TTL = dt.timedelta(days=30)
 
@@ -77,7 +77,7 @@ class Report(PipelineTask):
         raise NotImplementedError
 
     def run(self) -> None:
-        ensure_tables()
+        ClickHouse().ensure(*SOURCE_TABLES_DDL)
         text, png = self.build()
         folder = report_dir(self.date)
         keep(folder / f"{self.name}.txt", text.encode("utf-8"))

@@ -25,9 +25,9 @@ import luigi
 from config.settings import load_settings
 from flags.ledger import Ledger
 from flags.store import FlagNotFound
-from pipeline.datasets import CONTRACTS, Contract
-from pipeline.postgres import serialize_ddl, transaction
-from pipeline.tasks import PipelineTask
+from pipeline.core.tasks import PipelineTask
+from pipeline.inbox.contract import CONTRACTS, Contract
+from pipeline.systems.postgres import serialize_ddl, transaction
 
 log = logging.getLogger(__name__)
 

@@ -18,18 +18,18 @@ import logging
 import luigi
 
 from monitoring.metrics import record_rows
-from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
-from pipeline.inbox import ProcessInbox
-from pipeline.notify import Notifier
-from pipeline.postgres import (
+from pipeline.core.tasks import PipelineTask
+from pipeline.inbox.tasks import ProcessInbox
+from pipeline.sales.contract import REGIONS
+from pipeline.systems.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
+from pipeline.systems.postgres import (
     PostgresMarkerTarget,
     ensure_marker_table,
     serialize_ddl,
     transaction,
     write_marker,
 )
-from pipeline.sales_generator import REGIONS
-from pipeline.tasks import PipelineTask
+from pipeline.systems.telegram import Notifier
 
 log = logging.getLogger(__name__)
 

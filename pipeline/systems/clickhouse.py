@@ -17,7 +17,7 @@ import pandas as pd
 import requests
 
 from config.settings import CLICKHOUSE_DATABASES, ClickHouseSettings, load_settings
-from pipeline.clickhouse_sql import render
+from pipeline.core.sql import render
 
 
 class ClickHouseError(RuntimeError):
@@ -80,6 +80,11 @@ class ClickHouse:
     def insert(self, name: str, body: bytes | Iterable[bytes], **params: Any) -> None:
         """Run an ``INSERT ... FORMAT <fmt>`` statement with ``body`` as its data."""
         self._post(name, render(name, self.params(params)), body)
+
+    def ensure(self, *names: str) -> None:
+        """Run idempotent DDL statements (``CREATE ... IF NOT EXISTS``) in order."""
+        for name in names:
+            self.execute(name)
 
     def ping(self) -> bool:
         try:

@@ -10,7 +10,7 @@
   or a field of the wrong type) raises ``CrmError`` naming the page, the record and the field —
   never a value, since values are personal data.
 
-The contract is the one ``pipeline.crm_service`` serves (see there).
+The contract is the one ``demo.crm_service`` serves (see there).
 """
 
 from __future__ import annotations

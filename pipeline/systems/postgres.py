@@ -19,6 +19,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from config.settings import PostgresSettings, load_settings
+from pipeline.core.sql import text as statement_text
 
 MARKER_TABLE_DDL = """
 CREATE TABLE IF NOT EXISTS ops.load_markers (
@@ -85,6 +86,20 @@ def transaction(
         with suppress(psycopg2.Error):
             conn.close()
         raise
+
+
+def run(cur: psycopg2.extensions.cursor, name: str, params: dict[str, Any] | None = None) -> None:
+    """Execute the named PostgreSQL statement ``group/name`` (``pipeline/<group>/sql/postgres/``)
+    with psycopg2's value parameters."""
+    cur.execute(statement_text(name), params)
+
+
+def ensure(name: str, lock: str) -> None:
+    """Run a named DDL statement (``CREATE ... IF NOT EXISTS``) in its own transaction, serialized
+    with every other process creating ``lock``."""
+    with transaction() as cur:
+        serialize_ddl(cur, lock)
+        run(cur, name)
 
 
 def serialize_ddl(cur: psycopg2.extensions.cursor, key: str) -> None:

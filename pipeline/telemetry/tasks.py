@@ -10,8 +10,8 @@ Tasks, named as in the seed::
 - ``extract_telemetry``: the day's device events aggregated per user x prosthesis in PostgreSQL
   (total actions, average/max/min response time, grasp/release/flex counts, average/min battery)
   with the usage seconds of the sessions that overlap the day (clipped to it). Days are UTC.
-- ``extract_crm_data``: every customer from the CRM's HTTP API (``pipeline.crm``).
-- ``transform_data``: the join and the derived metrics (``pipeline.mart``, pure).
+- ``extract_crm_data``: every customer from the CRM's HTTP API (``pipeline.systems.crm``).
+- ``transform_data``: the join and the derived metrics (``pipeline.telemetry.transform``, pure).
 - ``create_data_mart_table``: ``bionicpro_reports.reports_data_mart`` if missing.
 - ``load_to_clickhouse``: the day replaced in the mart: its month partition is rebuilt in a stage
   table (the month's other days + the new day) and swapped in with ``REPLACE PARTITION``, so a
@@ -38,15 +38,14 @@ import luigi
 import pandas as pd
 
 from monitoring.metrics import record_rows
-from pipeline.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks, replace_day
-from pipeline.crm import CrmClient
-from pipeline.mart import CRM_COLUMNS, MART_COLUMNS, TELEMETRY_COLUMNS, build_mart
-from pipeline.notify import Notifier
-from pipeline.postgres import transaction
-from pipeline.tasks import TWO_RETRIES, PipelineTask, day_target, write_frame, yesterday
-from pipeline.telemetry_generator import ensure_tables
-
-MART = "reports_data_mart"
+from pipeline.core.tasks import TWO_RETRIES, PipelineTask, day_target, write_frame, yesterday
+from pipeline.systems import postgres
+from pipeline.systems.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks, replace_day
+from pipeline.systems.crm import CrmClient
+from pipeline.systems.postgres import transaction
+from pipeline.systems.telegram import Notifier
+from pipeline.telemetry.contract import MART, SOURCES_DDL
+from pipeline.telemetry.transform import CRM_COLUMNS, MART_COLUMNS, TELEMETRY_COLUMNS, build_mart
 
 TELEMETRY_SQL = """
 WITH events AS (
@@ -95,7 +94,9 @@ class extract_telemetry(MartTask):  # noqa: N801 (the seed's task names)
         return day_target("telemetry", self.date, "telemetry.csv")
 
     def run(self) -> None:
-        ensure_tables()  # a database with no telemetry yet gives an empty day, not an error
+        postgres.ensure(
+            SOURCES_DDL, "telemetry"
+        )  # a database with no telemetry yet gives an empty day, not an error
         lo, hi = day_bounds(self.date)
         with transaction() as cur:
             cur.execute(TELEMETRY_SQL, {"lo": lo, "hi": hi})
@@ -145,7 +146,7 @@ def read_crm(path: str) -> pd.DataFrame:
 
 
 class transform_data(MartTask):  # noqa: N801
-    """The mart's rows for the day (``pipeline.mart.build_mart``)."""
+    """The mart's rows for the day (``pipeline.telemetry.transform.build_mart``)."""
 
     date = luigi.DateParameter(default=yesterday())
 

@@ -9,10 +9,10 @@ import luigi
 import pandas as pd
 import pytest
 
-from pipeline.activity import ActivityDaily, LoadActivity
-from pipeline.activity_transform import join_users, slice_by
-from pipeline.clickhouse import ClickHouse
-from pipeline.simulator import SimSpec, write_day
+from demo.simulator import SimSpec, write_day
+from pipeline.activity.tasks import ActivityDaily, LoadActivity
+from pipeline.activity.transform import join_users, slice_by
+from pipeline.systems.clickhouse import ClickHouse
 
 SPEC = SimSpec(seed=4, base_users=3_000, feed_actions_per_day=20_000, messages_per_day=3_000)
 

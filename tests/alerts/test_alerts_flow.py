@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 from config.settings import load_settings
+from demo.simulator import Incident, SimSpec, write_day
 from flags.mirror import connect
-from pipeline.alerts import AlertReplay, check_slot, load_config
-from pipeline.clickhouse import ClickHouse
-from pipeline.simulator import Incident, SimSpec, write_day
+from pipeline.alerts.tasks import AlertReplay, check_slot, load_config
+from pipeline.systems.clickhouse import ClickHouse
 
 pytestmark = pytest.mark.integration
 

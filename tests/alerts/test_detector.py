@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import detect as detect_cli
-from pipeline.detector import AlertState, Sensitivity, detect, simple_rule, transition
+from pipeline.alerts import detect as detect_cli
+from pipeline.alerts.detector import AlertState, Sensitivity, detect, simple_rule, transition
 
 SLOT = pd.Timedelta(minutes=15)
 

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from pipeline.clickhouse_sql import SqlError, all_statements, literal, load, render, render_text
+from pipeline.core.sql import SqlError, all_statements, literal, load, render, render_text
 
 
 def test_values_are_quoted_as_clickhouse_literals() -> None:
@@ -32,7 +32,7 @@ def test_braces_inside_values_are_not_identifier_slots() -> None:
 
 
 def test_unknown_statement_names_the_path() -> None:
-    with pytest.raises(SqlError, match="no ClickHouse statement 'nope/missing'"):
+    with pytest.raises(SqlError, match="no clickhouse statement 'nope/missing'"):
         load("nope/missing")
     with pytest.raises(SqlError, match="bad statement name"):
         load("../etc/passwd")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.datasets import SALES
-from pipeline.sales_generator import REGIONS, SalesSpec, customer_counts, generate_weeks, write_year
-from pipeline.validation import check
+from demo.sales_generator import REGIONS, SalesSpec, customer_counts, generate_weeks, write_year
+from pipeline.inbox.contract import SALES
+from pipeline.inbox.validate import check
 
 SMALL = SalesSpec(total_orders=30_000, weeks=8, products=200, missing_weeks=(3, 4), seed=7)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import luigi
 import pytest
 
-import pipeline.inbox as inbox_module
+import pipeline.inbox.tasks as inbox_module
 from flags import document as doc
-from pipeline.inbox import Inbox, ProcessInbox, ready_files
-from tests.inbox.conftest import csv_text, pg_rows, sales_rows
+from pipeline.inbox.tasks import Inbox, ProcessInbox, ready_files
+from tests.fixtures.inbox import csv_text, pg_rows, sales_rows
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ import pytest
 from config.settings import load_settings
 from flags import document as doc
 from flags.mirror import connect
-from pipeline.inbox import Inbox, ProcessInbox
+from pipeline.inbox.tasks import Inbox, ProcessInbox
 from stack.servers import Postgres
-from tests.inbox.conftest import csv_text, sales_rows
+from tests.fixtures.inbox import csv_text, sales_rows
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def test_postgres_stopped_mid_run(
             private_postgres.stop()  # PostgreSQL goes away between two files
 
     with monkeypatch.context() as patch:
-        import pipeline.inbox as module
+        import pipeline.inbox.tasks as module
 
         patch.setitem(module.STEPS, doc.LOADED, archive_then_stop_postgres)
         assert not luigi.build(

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.datasets import SALES, contract_for
-from pipeline.transforms import transform
-from pipeline.validation import FileRejected, check, describe_rejects, reject_share
+from pipeline.inbox.contract import SALES, contract_for
+from pipeline.inbox.transform import transform
+from pipeline.inbox.validate import FileRejected, check, describe_rejects, reject_share
 
 HEADER = ",".join(SALES.names)
 
@@ -173,7 +173,7 @@ def test_the_fast_path_decides_exactly_as_the_row_by_row_path(rows: list[tuple[s
 
 
 def test_the_fast_path_agrees_on_a_generated_week(tmp_path: Path) -> None:
-    from pipeline.sales_generator import SalesSpec, write_year
+    from demo.sales_generator import SalesSpec, write_year
 
     write_year(tmp_path, SalesSpec(total_orders=20_000, weeks=2))
     for path in sorted(tmp_path.glob("*.csv")):

@@ -13,8 +13,8 @@ import luigi
 import pytest
 
 from flags import document as doc
-from pipeline.inbox import Inbox, ProcessInbox
-from tests.inbox.conftest import csv_text, pg_rows, sales_rows
+from pipeline.inbox.tasks import Inbox, ProcessInbox
+from tests.fixtures.inbox import csv_text, pg_rows, sales_rows
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -117,22 +117,19 @@ def test_a_luigi_command_logs_json_with_ecs_names_and_context(stack: None, runti
         "LUIGI_CONFIG_PATH": str(ROOT / "luigi.cfg"),
         "PIPELINE_RUNTIME_DIR": str(runtime),
     }
-    day = "2024-03-03"
-    subprocess.run(
-        [sys.executable, "-m", "pipeline.smoke", "generate", "--day", day],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
+    inbox = runtime / "inbox"
+    header = "sale_id,customer_id,product_id,quantity,sale_date,sale_amount,region\n"
+    (inbox / "sales_2024_w10_north.csv").write_text(
+        header + "987654321,1,1,1,2024-03-04,9.99,North\n"
     )
     result = subprocess.run(
         [
             str(Path(sys.executable).parent / "luigi"),
             "--module",
-            "pipeline.smoke",
-            "SmokeDemo",
-            "--day",
-            day,
+            "pipeline.inbox",
+            "inbox.ProcessInbox",
+            "--min-age-s",
+            "0",
             "--local-scheduler",
         ],
         cwd=ROOT,
@@ -148,7 +145,7 @@ def test_a_luigi_command_logs_json_with_ecs_names_and_context(stack: None, runti
         for x in lines
     )
     assert any(
-        x.get("labels.task_family") == "SmokeEventsToPostgres" and x.get("labels.flow") == "smoke"
+        x.get("labels.task_family") == "inbox.ProcessInbox" and x.get("labels.flow") == "inbox"
         for x in lines
     )
     stdout_lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
@@ -156,11 +153,11 @@ def test_a_luigi_command_logs_json_with_ecs_names_and_context(stack: None, runti
 
 
 def _run_flows(runtime: Path) -> None:
+    from demo.simulator import SimSpec, write_day
     from flags.mirror import connect
-    from pipeline.activity import ActivityDaily
-    from pipeline.inbox import ProcessInbox
-    from pipeline.postgres import ensure_marker_table, transaction
-    from pipeline.simulator import SimSpec, write_day
+    from pipeline.activity.tasks import ActivityDaily
+    from pipeline.inbox.tasks import ProcessInbox
+    from pipeline.systems.postgres import ensure_marker_table, transaction
 
     connect(load_settings().redis).flushdb()  # the tests' db: flags and metrics of this run only
     with transaction() as cur:
@@ -242,7 +239,7 @@ def test_every_query_of_every_panel_and_rule_after_real_flows(stack: None, runti
 
 @pytest.mark.integration
 def test_every_clickhouse_panel_runs_on_clickhouse(stack: None) -> None:
-    from pipeline.clickhouse import ClickHouse
+    from pipeline.systems.clickhouse import ClickHouse
 
     ch = ClickHouse()
     for statement in (

@@ -12,10 +12,10 @@ import luigi
 import pytest
 
 from config.settings import load_settings
+from demo.simulator import SimSpec, write_day
 from flags.mirror import connect
-from pipeline.clickhouse import ClickHouse
-from pipeline.reports import MorningReports
-from pipeline.simulator import SimSpec, write_day
+from pipeline.reports.tasks import MorningReports
+from pipeline.systems.clickhouse import ClickHouse
 
 pytestmark = pytest.mark.integration
 

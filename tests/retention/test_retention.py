@@ -10,10 +10,10 @@ from pathlib import Path
 import luigi
 import pytest
 
-from pipeline.inbox import Inbox, ProcessInbox
-from pipeline.postgres import transaction
-from pipeline.retention import ApplyRetention
-from tests.inbox.conftest import csv_text, pg_rows, sales_rows
+from pipeline.inbox.tasks import Inbox, ProcessInbox
+from pipeline.retention.tasks import ApplyRetention
+from pipeline.systems.postgres import transaction
+from tests.fixtures.inbox import csv_text, pg_rows, sales_rows
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,11 @@ import luigi
 import pandas as pd
 import pytest
 
-from pipeline.clickhouse import ClickHouse
-from pipeline.inbox import Inbox
-from pipeline.postgres import ensure_marker_table, transaction
-from pipeline.sales import SalesBackfill, SalesWeekly
-from pipeline.sales_generator import SalesSpec, write_year
+from demo.sales_generator import SalesSpec, write_year
+from pipeline.inbox.tasks import Inbox
+from pipeline.sales.tasks import SalesBackfill, SalesWeekly
+from pipeline.systems.clickhouse import ClickHouse
+from pipeline.systems.postgres import ensure_marker_table, transaction
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ def test_the_weeks_end_to_end_match_an_independent_computation(inbox: Inbox, lan
     assert luigi.build(
         [SalesBackfill(start=WEEKS[0], end=WEEKS[-1])], local_scheduler=True, log_level="WARNING"
     )
-    from pipeline.sales import SalesAggregates, SalesAggregatesToClickHouse
+    from pipeline.sales.tasks import SalesAggregates, SalesAggregatesToClickHouse
 
     SalesAggregates(week=WEEKS[1]).run()
     SalesAggregatesToClickHouse(week=WEEKS[1]).run()

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from config.settings import CLICKHOUSE_DATABASES, load_settings
-from pipeline.clickhouse_sql import Statement, all_statements, load, render
+from pipeline.core.sql import Statement, all_statements, load, render
 
 pytestmark = pytest.mark.integration
 

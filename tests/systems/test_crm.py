@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from config.settings import CrmSettings
-from pipeline.crm import CrmClient, CrmError
-from pipeline.crm_service import CrmData, customers, serve
+from demo.crm_service import CrmData, customers, serve
+from pipeline.systems.crm import CrmClient, CrmError
 
 Answer = tuple[int, dict[str, str], bytes]
 
@@ -178,7 +178,7 @@ def test_a_malformed_response_is_rejected_clearly(
 
 
 def test_a_customer_shows_no_personal_data_when_printed() -> None:
-    from pipeline.crm import parse_customer
+    from pipeline.systems.crm import parse_customer
 
     customer = parse_customer(GOOD[0], "here")
     assert GOOD[0]["email"] not in repr(customer)

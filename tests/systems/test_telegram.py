@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from config.settings import load_settings
-from pipeline.notify import CAPTION_LIMIT, MESSAGE_LIMIT, Notifier, NotifyError
+from pipeline.systems.telegram import CAPTION_LIMIT, MESSAGE_LIMIT, Notifier, NotifyError
 
 TOKEN = "123456:SECRET-token"
 
@@ -69,7 +69,7 @@ OK = (200, {"ok": True, "result": {"message_id": 1}})
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     waited: list[float] = []
-    monkeypatch.setattr("pipeline.notify.time.sleep", waited.append)
+    monkeypatch.setattr("pipeline.systems.telegram.time.sleep", waited.append)
     return waited
 
 

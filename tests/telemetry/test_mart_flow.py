@@ -15,12 +15,12 @@ import luigi
 import pandas as pd
 import pytest
 
-from pipeline.clickhouse import ClickHouse
-from pipeline.crm_service import CrmData, customers, serve
-from pipeline.postgres import transaction
-from pipeline.telemetry import TelemetryMart, load_to_clickhouse
-from pipeline.telemetry_generator import TelemetrySpec, ensure_tables, write_day
-from tests.telemetry.test_crm_client import Scripted
+from demo.crm_service import CrmData, customers, serve
+from demo.telemetry_generator import TelemetrySpec, ensure_tables, write_day
+from pipeline.systems.clickhouse import ClickHouse
+from pipeline.systems.postgres import transaction
+from pipeline.telemetry.tasks import TelemetryMart, load_to_clickhouse
+from tests.systems.test_crm import Scripted
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,13 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from pipeline.mart import MART_COLUMNS, TELEMETRY_COLUMNS, build_mart, efficiency_score
-from pipeline.telemetry_generator import TelemetrySpec, generate_day
+from demo.telemetry_generator import TelemetrySpec, generate_day
+from pipeline.telemetry.transform import (
+    MART_COLUMNS,
+    TELEMETRY_COLUMNS,
+    build_mart,
+    efficiency_score,
+)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 -- check: {}
--- after: simulator/create_message_actions
+-- after: activity/create_message_actions
 -- data: 7,8,2024-01-15 10:01:00,male,25,Russia,Moscow,iOS,organic,2
 -- data: 8,7,2024-01-15 10:02:00,female,31,Russia,Kazan,Android,ads,0
 -- data: 9,7,2024-01-15 10:30:00,female,19,Belarus,Minsk,Android,organic,1

@@ -1,6 +1,6 @@
 -- Per user for a day: views and likes, and the user's attributes (seed 000/001, aggregated here).
 -- check: {"day": "2024-01-15"}
--- after: simulator/insert_feed
+-- after: demo/insert_feed
 SELECT
     user_id,
     toUInt64(countIf(action = 'view')) AS views,

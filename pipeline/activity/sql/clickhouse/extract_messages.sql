@@ -1,7 +1,7 @@
 -- Per user for a day: messages sent and received, and how many distinct people each way; the
 -- attributes come from the user's own (sent) rows, empty for a user who only received.
 -- check: {"day": "2024-01-15"}
--- after: simulator/insert_messages
+-- after: demo/insert_messages
 SELECT
     uid AS user_id,
     toUInt64(sum(sent)) AS messages_sent,

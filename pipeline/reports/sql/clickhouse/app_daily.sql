@@ -1,7 +1,7 @@
 -- The app report's audience per day: users of the feed only, the messenger only, both; messages
 -- and the users who sent them.
 -- check: {"start": "2024-01-09", "end": "2024-01-15"}
--- after: simulator/insert_feed, simulator/insert_messages
+-- after: demo/insert_feed, demo/insert_messages
 SELECT day,
        toUInt64(countIf(feed = 1 AND messenger = 0)) AS feed_only,
        toUInt64(countIf(feed = 0 AND messenger = 1)) AS messenger_only,

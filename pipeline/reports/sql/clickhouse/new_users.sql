@@ -1,6 +1,6 @@
 -- New users per day and source: users whose first action (feed or messenger) is on that day.
 -- check: {"start": "2024-01-09", "end": "2024-01-15"}
--- after: simulator/insert_feed, simulator/insert_messages
+-- after: demo/insert_feed, demo/insert_messages
 SELECT first_day AS day, source, toUInt64(count()) AS new_users
 FROM
 (

@@ -1,0 +1,5 @@
+"""``python -m pipeline.inbox watch``: the watcher (see ``pipeline.inbox.watch``)."""
+
+from pipeline.inbox.tasks import main
+
+raise SystemExit(main())
