@@ -1,5 +1,11 @@
 """Settings: defaults point at the local stack; environment variables override them.
 
+This is the one route for settings: no other module reads ``os.environ``. Every variable read
+here is listed, with its default, in ``.env.example`` (a test holds the two equal). Settings are
+read once per process: ``load_settings()`` caches them on the effective environment, so an
+unchanged environment gives the same object and a changed one (a test's ``monkeypatch.setenv``)
+gives new settings.
+
 Secrets (passwords, the Telegram token) come only from the environment or from an ignored
 ``.env`` file at the project root (see ``.env.example``). They are excluded from ``repr`` so a
 settings object can be logged without leaking them.
@@ -10,7 +16,9 @@ has anything else.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +42,11 @@ DEFAULT_PORTS = {
 # Logical ClickHouse databases (DESIGN.md); tests map them to prefixed copies.
 CLICKHOUSE_DATABASES = ("simulator", "test", "sales", "bionicpro_reports", "ops")
 POSTGRES_SCHEMAS = ("sales", "telemetry", "ops")
+
+# The settings' variables start with one of these; nothing else in the environment changes them.
+PREFIXES = ("PIPELINE_", "TELEGRAM_")
+# Variables whose values are secrets, whatever their prefix: the log redaction scrubs their values.
+SECRET_NAME = re.compile(r"(PASSWORD|TOKEN|SECRET|API_KEY|_KEY)$")
 
 
 class SettingsError(ValueError):
@@ -62,13 +75,45 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def _env_file(base: Mapping[str, str]) -> Path:
+    return Path(base.get("PIPELINE_ENV_FILE") or PROJECT_ROOT / ".env")
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """What identifies a version of the ``.env`` file (None: there is none)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
 def environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The effective environment: the process environment over the ``.env`` file."""
     base = dict(os.environ if env is None else env)
-    env_file = Path(base.get("PIPELINE_ENV_FILE", PROJECT_ROOT / ".env"))
-    merged = read_env_file(env_file)
+    merged = read_env_file(_env_file(base))
     merged.update(base)
     return merged
+
+
+def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
+    """The values of the secret variables (``*_PASSWORD``, ``*_TOKEN``, ``*_KEY``, ...) of the
+    effective environment, longest first: what the log redaction scrubs. Cached like the
+    settings (the log filter asks for every record)."""
+    base = os.environ if env is None else env
+    own = tuple(sorted((k, v) for k, v in base.items() if SECRET_NAME.search(k.upper())))
+    path = _env_file(base)
+    return list(_secret_values(own, str(path), _stamp(path)))
+
+
+@functools.lru_cache(maxsize=32)
+def _secret_values(
+    own: tuple[tuple[str, str], ...], path: str, stamp: tuple[int, int] | None
+) -> tuple[str, ...]:
+    merged = {k: v for k, v in read_env_file(Path(path)).items() if SECRET_NAME.search(k.upper())}
+    merged.update(own)
+    values = {v for v in merged.values() if len(v) >= 4}
+    return tuple(sorted(values, key=len, reverse=True))
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -105,6 +150,8 @@ class PostgresSettings:
     database: str
     user: str
     password: str = field(repr=False)
+    # Seconds to wait for a connection (libpq counts whole seconds, at least 2).
+    connect_timeout_s: int = 10
 
     def connect_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``psycopg2.connect``: never a DSN string that could be logged."""
@@ -114,7 +161,7 @@ class PostgresSettings:
             "dbname": self.database,
             "user": self.user,
             "password": self.password,
-            "connect_timeout": 10,
+            "connect_timeout": self.connect_timeout_s,
             "application_name": "luigi-etl",
         }
 
@@ -125,6 +172,8 @@ class RedisSettings:
     port: int
     db: int
     password: str = field(repr=False)
+    # Seconds for a connection and for each command: Redis answers in milliseconds or is away.
+    timeout_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -136,6 +185,8 @@ class ClickHouseSettings:
     password: str = field(repr=False)
     # Tests map the logical databases to prefixed copies so they never touch the demo's data.
     database_prefix: str = ""
+    # Seconds for one HTTP request (a statement, or an insert streaming its rows).
+    timeout_s: float = 300.0
 
     def database(self, logical: str) -> str:
         if logical not in CLICKHOUSE_DATABASES:
@@ -154,6 +205,14 @@ class MonitoringSettings:
     luigid_url: str
     elasticsearch_url: str
     elasticsearch_api_key: str = field(repr=False)
+    # The Pushgateway group the metrics go to: one per environment, so the tests' pushes never
+    # overwrite the demo's. Defaults to the environment's name.
+    metrics_instance: str = "local"
+    # Seconds for a push to the Pushgateway and for a bulk request to Elasticsearch.
+    pushgateway_timeout_s: float = 5.0
+    elasticsearch_timeout_s: float = 5.0
+    # One id for every log record of a run (``labels.run_id``); empty: each process makes one.
+    run_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -161,6 +220,10 @@ class TelegramSettings:
     token: str = field(repr=False)
     chat_id: str = ""
     api_url: str = "https://api.telegram.org"
+    # Seconds for one Bot API request, and attempts per message on connection errors and 5xx
+    # (a 429 waits for its retry_after instead).
+    timeout_s: float = 30.0
+    max_attempts: int = 4
 
     @property
     def configured(self) -> bool:
@@ -169,7 +232,8 @@ class TelegramSettings:
 
 @dataclass(frozen=True)
 class CrmSettings:
-    """The CRM's HTTP JSON API (seed 003): the demo points at the project's stand-in service."""
+    """The CRM's HTTP JSON API (telemetry mart): the demo points at the project's stand-in
+    service."""
 
     url: str
     token: str = field(repr=False)
@@ -178,6 +242,33 @@ class CrmSettings:
     max_attempts: int = 4
     backoff_s: float = 0.5
     page_size: int = 500
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """The flows' knobs. Each is the default of a task parameter or a constant of the flow;
+    a command-line parameter still overrides it for one run."""
+
+    # Inbox: files per ingestion task (Luigi's scheduling cost grows faster than linearly with
+    # the number of tasks, so files go in batches).
+    inbox_batch_size: int = 50
+    # Inbox: a file is taken once unchanged for this long (an upload in progress keeps changing).
+    inbox_min_file_age_s: float = 10.0
+    # Inbox: automatic attempts of a failed file; after that it waits for ``flags retry``.
+    inbox_max_attempts: int = 5
+    # Inbox watcher: quiet seconds after the last file-system event before a sweep, and a sweep
+    # at least this often in case an event was missed.
+    watch_settle_s: float = 2.0
+    watch_sweep_every_s: float = 60.0
+    # Retention: rows older than this many days move from a hot table to its archive table;
+    # archived files older than this many days are deleted.
+    retention_hot_days: int = 400
+    retention_archive_days: int = 365
+    # Daily flows (activity, telemetry): retries of a failed task, ``[scheduler] retry_delay``
+    # apart (luigi.cfg: 5 minutes). Luigi's ``retry_count`` is this plus one.
+    daily_retries: int = 2
+    # The anomaly alerts' metrics, slices, sensitivity and links.
+    alerts_config: Path = PROJECT_ROOT / "config" / "alerts.toml"
 
 
 @dataclass(frozen=True)
@@ -245,18 +336,33 @@ class Settings:
     monitoring: MonitoringSettings
     telegram: TelegramSettings
     crm: CrmSettings
+    flows: FlowSettings = field(default_factory=FlowSettings)
     environment_name: str = "local"
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read settings from the environment (and ``.env``), falling back to the local stack."""
-    e = environment(env)
+    """Read settings from the environment (and ``.env``), falling back to the local stack.
+
+    Read once per process: cached on the settings' variables of the environment (``PIPELINE_*``,
+    ``TELEGRAM_*``) and the version of the ``.env`` file, so the same environment gives the same
+    object and a changed one new settings."""
+    base = os.environ if env is None else env
+    own = tuple(sorted((k, v) for k, v in base.items() if k.startswith(PREFIXES)))
+    path = _env_file(base)
+    return _load(own, str(path), _stamp(path))
+
+
+@functools.lru_cache(maxsize=32)
+def _load(own: tuple[tuple[str, str], ...], path: str, stamp: tuple[int, int] | None) -> Settings:
+    e = read_env_file(Path(path))
+    e.update(own)
+    environment_name = e.get("PIPELINE_ENV", "local")
     runtime = Path(e.get("PIPELINE_RUNTIME_DIR") or PROJECT_ROOT / "var").resolve()
     stack = Path(e.get("PIPELINE_STACK_DIR") or runtime / "stack").resolve()
     p = DEFAULT_PORTS
     ch_http = _int(e, "PIPELINE_CH_HTTP_PORT", p["clickhouse_http"])
     return Settings(
-        environment_name=e.get("PIPELINE_ENV", "local"),
+        environment_name=environment_name,
         paths=Paths(runtime=runtime, stack=stack),
         postgres=PostgresSettings(
             host=e.get("PIPELINE_PG_HOST", "127.0.0.1"),
@@ -264,12 +370,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             database=_identifier(e, "PIPELINE_PG_DATABASE", "pipeline"),
             user=_identifier(e, "PIPELINE_PG_USER", "pipeline"),
             password=e.get("PIPELINE_PG_PASSWORD", ""),
+            connect_timeout_s=_int(e, "PIPELINE_PG_CONNECT_TIMEOUT_S", 10),
         ),
         redis=RedisSettings(
             host=e.get("PIPELINE_REDIS_HOST", "127.0.0.1"),
             port=_int(e, "PIPELINE_REDIS_PORT", p["redis"]),
             db=_int(e, "PIPELINE_REDIS_DB", 0),
             password=e.get("PIPELINE_REDIS_PASSWORD", ""),
+            timeout_s=_float(e, "PIPELINE_REDIS_TIMEOUT_S", 2.0),
         ),
         clickhouse=ClickHouseSettings(
             host=e.get("PIPELINE_CH_HOST", "127.0.0.1"),
@@ -278,6 +386,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             user=e.get("PIPELINE_CH_USER", "default"),
             password=e.get("PIPELINE_CH_PASSWORD", ""),
             database_prefix=_identifier(e, "PIPELINE_CH_DB_PREFIX", ""),
+            timeout_s=_float(e, "PIPELINE_CH_TIMEOUT_S", 300.0),
         ),
         monitoring=MonitoringSettings(
             prometheus_url=e.get("PIPELINE_PROMETHEUS_URL", f"http://127.0.0.1:{p['prometheus']}"),
@@ -287,6 +396,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             luigid_url=e.get("PIPELINE_LUIGID_URL", f"http://127.0.0.1:{p['luigid']}"),
             elasticsearch_url=e.get("PIPELINE_ELASTICSEARCH_URL", ""),
             elasticsearch_api_key=e.get("PIPELINE_ELASTICSEARCH_API_KEY", ""),
+            metrics_instance=e.get("PIPELINE_METRICS_INSTANCE", "") or environment_name,
+            pushgateway_timeout_s=_float(e, "PIPELINE_PUSHGATEWAY_TIMEOUT_S", 5.0),
+            elasticsearch_timeout_s=_float(e, "PIPELINE_ELASTICSEARCH_TIMEOUT_S", 5.0),
+            run_id=e.get("PIPELINE_RUN_ID", ""),
         ),
         crm=CrmSettings(
             url=e.get("PIPELINE_CRM_URL", f"http://127.0.0.1:{p['crm']}"),
@@ -300,5 +413,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             token=e.get("TELEGRAM_BOT_TOKEN", ""),
             chat_id=e.get("TELEGRAM_CHAT_ID", ""),
             api_url=e.get("TELEGRAM_API_URL", "https://api.telegram.org"),
+            timeout_s=_float(e, "PIPELINE_TELEGRAM_TIMEOUT_S", 30.0),
+            max_attempts=_int(e, "PIPELINE_TELEGRAM_MAX_ATTEMPTS", 4),
+        ),
+        flows=FlowSettings(
+            inbox_batch_size=_int(e, "PIPELINE_INBOX_BATCH_SIZE", 50),
+            inbox_min_file_age_s=_float(e, "PIPELINE_INBOX_MIN_FILE_AGE_S", 10.0),
+            inbox_max_attempts=_int(e, "PIPELINE_INBOX_MAX_ATTEMPTS", 5),
+            watch_settle_s=_float(e, "PIPELINE_WATCH_SETTLE_S", 2.0),
+            watch_sweep_every_s=_float(e, "PIPELINE_WATCH_SWEEP_EVERY_S", 60.0),
+            retention_hot_days=_int(e, "PIPELINE_RETENTION_HOT_DAYS", 400),
+            retention_archive_days=_int(e, "PIPELINE_RETENTION_ARCHIVE_DAYS", 365),
+            daily_retries=_int(e, "PIPELINE_DAILY_RETRIES", 2),
+            alerts_config=Path(
+                e.get("PIPELINE_ALERTS_CONFIG") or PROJECT_ROOT / "config" / "alerts.toml"
+            ),
         ),
     )

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from pipeline.core.files import atomic_write
 
 REGIONS = ("North", "South", "East", "West")
 FIRST_MONDAY = dt.date(2023, 9, 4)
@@ -160,9 +161,9 @@ def write_year(out: Path, spec: SalesSpec = SalesSpec()) -> dict[str, int]:
     for week, (start, frame) in enumerate(generate_weeks(spec), start=1):
         orders += len(frame)
         for name, part in week_files(spec, week, start, frame, rng):
-            tmp = out / f".{name}.tmp"
-            part.to_csv(tmp, index=False, date_format="%Y-%m-%d", float_format="%.2f")
-            os.replace(tmp, out / name)
+            text = part.to_csv(index=False, date_format="%Y-%m-%d", float_format="%.2f")
+            # Atomic, so the inbox never sees half a file (its temp name is a dot-file).
+            atomic_write(out / name, text, mode=0o644, durable=False)
             files += 1
             rows += len(part)
     return {"files": files, "rows_written": rows, "orders_generated": orders}

@@ -15,7 +15,6 @@ import fcntl
 import json
 import logging
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -26,6 +25,7 @@ import fastjsonschema
 import jsonschema
 
 from flags.document import FILE_ID, FlagError
+from pipeline.core.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -77,35 +77,17 @@ def validate(flag: dict[str, Any]) -> None:
     raise FlagError(f"flag {flag.get('file_id', '?')} breaks the schema at {where}: {message}")
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# Flags hold file names, sizes, checksums and stage counts, never secrets or row contents: readable
+# by operators' tools running as other users.
+FLAG_MODE = 0o644
 
 
 def atomic_write_json(path: Path, document: dict[str, Any], durable: bool = True) -> None:
-    """Temp file in the same folder, fsync, rename over the target, fsync the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    """The flag as compact JSON, written atomically (``pipeline.core.files``)."""
     # Compact: the C encoder (indent= falls back to the pure-Python one, 5x slower). People read
     # flags with `flags show`, which pretty-prints.
     data = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    data_bytes = data.encode("utf-8")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data_bytes)
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    if durable:
-        fsync_dir(path.parent)
+    atomic_write(path, data.encode("utf-8"), mode=FLAG_MODE, durable=durable)
 
 
 class Mirror(Protocol):

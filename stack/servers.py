@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import PROJECT_ROOT, Settings
+from pipeline.core.files import atomic_write
 
 PG_BIN_CANDIDATES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
@@ -43,11 +44,7 @@ def write_if_changed(path: Path, text: str, mode: int | None = None) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    if mode is not None:
-        tmp.chmod(mode)
-    tmp.replace(path)
+    atomic_write(path, text, mode=0o644 if mode is None else mode)
     return True
 
 

@@ -39,12 +39,9 @@ from pipeline.activity.transform import (
     join_users,
     slice_by,
 )
-from pipeline.core.tasks import TWO_RETRIES, PipelineTask, day_target, write_frame, yesterday
+from pipeline.core.tasks import TWO_RETRIES, PipelineTask, yesterday
+from pipeline.core.workfiles import day_target, read_frame, write_frame
 from pipeline.systems.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks, replace_day
-
-
-def read_csv(target: luigi.LocalTarget) -> pd.DataFrame:
-    return pd.read_csv(target.path, keep_default_na=False)
 
 
 class ActivityTask(PipelineTask):
@@ -75,7 +72,7 @@ class ExtractFeed(ExtractPerUser):
 
     statement = "activity/extract_feed"
     columns = FEED_COLUMNS
-    file = "feed.csv"
+    file = "feed.parquet"
     side = "feed"
 
 
@@ -84,7 +81,7 @@ class ExtractMessages(ExtractPerUser):
 
     statement = "activity/extract_messages"
     columns = MESSAGE_COLUMNS
-    file = "messages.csv"
+    file = "messages.parquet"
     side = "messenger"
 
 
@@ -95,10 +92,10 @@ class JoinActivity(ActivityTask):
         return {"feed": ExtractFeed(date=self.date), "messages": ExtractMessages(date=self.date)}
 
     def output(self) -> luigi.LocalTarget:
-        return day_target("activity", self.date, "users.csv")
+        return day_target("activity", self.date, "users.parquet")
 
     def run(self) -> None:
-        users = join_users(read_csv(self.input()["feed"]), read_csv(self.input()["messages"]))
+        users = join_users(read_frame(self.input()["feed"]), read_frame(self.input()["messages"]))
         write_frame(users, self.output())
         self.progress(f"{len(users)} users on {self.date}", 100)
 
@@ -112,10 +109,10 @@ class SliceActivity(ActivityTask):
         return JoinActivity(date=self.date)
 
     def output(self) -> luigi.LocalTarget:
-        return day_target("activity", self.date, f"slice_{self.dimension}.csv")
+        return day_target("activity", self.date, f"slice_{self.dimension}.parquet")
 
     def run(self) -> None:
-        users = pd.read_csv(self.input().path, dtype={"gender": str, "os": str, "age": str})
+        users = read_frame(self.input())
         write_frame(slice_by(users, self.dimension, self.date), self.output())
 
 
@@ -132,7 +129,7 @@ class LoadActivity(ActivityTask):
 
     def run(self) -> None:
         rows = pd.concat(
-            [pd.read_csv(t.path, dtype={"dimension_value": str}) for t in self.input()],
+            [read_frame(t) for t in self.input()],
             ignore_index=True,
         )[TABLE_COLUMNS]
         ch = ClickHouse()

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import luigi
-import pandas as pd
 
-from config.settings import load_settings
 from monitoring import metrics
 
 metrics.install()  # runs by outcome, durations, last success: pushed at the end of every task
@@ -21,20 +18,6 @@ TWO_RETRIES = 3
 def yesterday() -> dt.date:
     """The default date of the daily flows (their cron runs after midnight)."""
     return dt.date.today() - dt.timedelta(days=1)
-
-
-def day_target(flow: str, date: dt.date, name: str) -> luigi.LocalTarget:
-    """A daily flow's work file: ``var/<flow>/<date>/<name>``."""
-    return luigi.LocalTarget(str(load_settings().paths.runtime / flow / date.isoformat() / name))
-
-
-def write_frame(frame: pd.DataFrame, target: luigi.LocalTarget) -> None:
-    """A frame as CSV, atomically, readable by the owner only (work files may hold personal
-    data)."""
-    with target.temporary_path() as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False)
 
 
 class PipelineTask(luigi.Task):

@@ -1,5 +1,5 @@
 """``python -m pipeline.inbox watch``: the watcher (see ``pipeline.inbox.watch``)."""
 
-from pipeline.inbox.tasks import main
+from pipeline.inbox.watch import main
 
 raise SystemExit(main())

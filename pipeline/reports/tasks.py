@@ -16,7 +16,6 @@ per day: a marker in Redis (``markers:report:<name>:<date>``, kept 30 days) make
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import luigi
@@ -25,6 +24,7 @@ import pandas as pd
 from config.settings import load_settings
 from flags.targets import RedisMarkerTarget
 from pipeline.activity.contract import SOURCE_TABLES_DDL
+from pipeline.core.files import atomic_write
 from pipeline.core.tasks import PipelineTask, yesterday
 from pipeline.reports.transform import (
     APP_METRICS,
@@ -46,10 +46,7 @@ def report_dir(date: dt.date) -> Path:
 
 
 def keep(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, data, mode=0o644)  # business figures, no personal data
 
 
 class Report(PipelineTask):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import luigi
 from config.settings import load_settings
 from flags.ledger import Ledger
 from flags.store import FlagNotFound
+from pipeline.core.files import atomic_write
 from pipeline.core.tasks import PipelineTask
 from pipeline.inbox.contract import CONTRACTS, Contract
 from pipeline.systems.postgres import serialize_ddl, transaction
@@ -109,8 +109,4 @@ class ApplyRetention(PipelineTask):
         log.info("retention: %d archived files deleted", counts["files_deleted"])
         moved_rows = sum(counts["rows_moved"].values())
         self.progress(f"moved {moved_rows} rows, deleted {counts['files_deleted']} files", 100)
-        target = Path(self.output().path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(json.dumps(counts), encoding="utf-8")
-        os.replace(tmp, target)
+        atomic_write(Path(self.output().path), json.dumps(counts), mode=0o644)

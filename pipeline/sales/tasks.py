@@ -21,7 +21,12 @@ from monitoring.metrics import record_rows
 from pipeline.core.tasks import PipelineTask
 from pipeline.inbox.tasks import ProcessInbox
 from pipeline.sales.contract import REGIONS
-from pipeline.systems.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
+from pipeline.systems.clickhouse import (
+    ClickHouse,
+    ClickHouseMarkerTarget,
+    csv_chunks,
+    replace_partition,
+)
 from pipeline.systems.postgres import (
     PostgresMarkerTarget,
     ensure_marker_table,
@@ -146,7 +151,8 @@ class SalesAggregates(PipelineTask):
 
 class SalesAggregatesToClickHouse(PipelineTask):
     """The week's aggregates in ClickHouse ``sales.sales_agg`` with the import date; the week's
-    partition is dropped first, so a rerun replaces the week."""
+    partition is replaced in one step, so a rerun replaces the week and readers never see it
+    empty."""
 
     week = MondayParameter()
 
@@ -168,9 +174,12 @@ class SalesAggregatesToClickHouse(PipelineTask):
         imported = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
         ch = ClickHouse()
         ch.execute("sales/create_sales_agg")
-        ch.execute("sales/drop_week", partition=int(f"{self.week:%Y%m%d}"))
-        ch.insert(
-            "sales/insert_sales_agg",
+        # The table is partitioned by week: the week is rebuilt in a stage and swapped in.
+        replace_partition(
+            ch,
+            "sales",
+            "sales_agg",
+            int(f"{self.week:%Y%m%d}"),
             csv_chunks(row + (imported.date(), imported) for row in rows),
         )
         self.output().touch(len(rows))

@@ -110,6 +110,37 @@ def csv_chunks(rows: Iterable[Iterable[Any]], chunk_rows: int = 100_000) -> Iter
         yield buffer.getvalue().encode()
 
 
+def replace_partition(
+    ch: ClickHouse,
+    logical_database: str,
+    table: str,
+    partition: int,
+    rows: Iterable[bytes],
+    keep: tuple[str, dt.date] | None = None,
+) -> None:
+    """Replace one partition of ``table`` with ``rows`` (CSV in the table's column order),
+    atomically for readers: the one way every flow replaces a period in ClickHouse.
+
+    The partition is rebuilt in a stage table and swapped in with ``REPLACE PARTITION``: readers
+    see the old period or the new one, never an empty one; a rerun gives the same table; a crash
+    leaves the table as it was (the next run drops the stage first). ``keep = (date_column, day)``
+    first copies the partition's other days as they are (a day replaced inside a monthly
+    partition). Two replaces of the same partition must not run at once (callers hold a lock)."""
+    names = {
+        "database": ch.settings.database(logical_database),
+        "table": table,
+        "stage": f"{table}_stage_{partition}",
+    }
+    ch.execute("replace/drop_stage", **names)
+    ch.execute("replace/create_stage", **names)
+    if keep is not None:
+        date_column, day = keep
+        ch.execute("replace/keep_month", **names, date_column=date_column, month=partition, day=day)
+    ch.insert("replace/insert_stage", rows, **names)
+    ch.execute("replace/replace_partition", **names, partition=partition)
+    ch.execute("replace/drop_stage", **names)
+
+
 def replace_day(
     ch: ClickHouse,
     logical_database: str,
@@ -118,25 +149,10 @@ def replace_day(
     day: dt.date,
     rows: Iterable[bytes],
 ) -> None:
-    """Replace one day of a table partitioned by ``toYYYYMM(date_column)`` with ``rows`` (CSV in
-    the table's column order), atomically for readers.
-
-    The day's month is rebuilt in a stage table (the month's other days as they are, then the new
-    rows) and swapped in with ``REPLACE PARTITION``: a rerun gives the same table, a crash leaves
-    the table as it was (the next run drops the stage first). Two replaces of the same month must
-    not run at once (callers hold a Luigi resource per table)."""
-    names = {
-        "database": ch.settings.database(logical_database),
-        "table": table,
-        "stage": f"{table}_stage_{day:%Y%m%d}",
-    }
+    """Replace one day of a table partitioned by ``toYYYYMM(date_column)``: its month is rebuilt
+    (the other days as they are, then ``rows``) and swapped in (``replace_partition``)."""
     month = int(f"{day:%Y%m}")
-    ch.execute("replace/drop_stage", **names)
-    ch.execute("replace/create_stage", **names)
-    ch.execute("replace/keep_month", **names, date_column=date_column, month=month, day=day)
-    ch.insert("replace/insert_stage", rows, **names)
-    ch.execute("replace/replace_month", **names, month=month)
-    ch.execute("replace/drop_stage", **names)
+    replace_partition(ch, logical_database, table, month, rows, keep=(date_column, day))
 
 
 class ClickHouseMarkerTarget(luigi.Target):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import requests
 
 from config.settings import Settings, load_settings
+from pipeline.core.files import atomic_write
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 4096
@@ -65,9 +65,7 @@ class Notifier:
         image = (
             folder / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{kind}-{uuid.uuid4().hex[:6]}.png"
         )
-        tmp = image.with_name(f".{image.name}.tmp")
-        tmp.write_bytes(png)
-        os.replace(tmp, image)
+        atomic_write(image, png)  # the owner's only, like every notification
         return str(self._outbox(kind, {"kind": kind, "text": caption, "photo": str(image)}))
 
     def _outbox(self, kind: str, payload: dict[str, Any]) -> Path:
@@ -75,9 +73,7 @@ class Notifier:
         folder.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         path = folder / f"{stamp}-{kind}-{uuid.uuid4().hex[:6]}.json"
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps({**payload, "at": stamp}, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps({**payload, "at": stamp}, ensure_ascii=False))
         return path
 
     def _telegram(

@@ -38,7 +38,8 @@ import luigi
 import pandas as pd
 
 from monitoring.metrics import record_rows
-from pipeline.core.tasks import TWO_RETRIES, PipelineTask, day_target, write_frame, yesterday
+from pipeline.core.tasks import TWO_RETRIES, PipelineTask, yesterday
+from pipeline.core.workfiles import day_target, read_frame, write_frame
 from pipeline.systems import postgres
 from pipeline.systems.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks, replace_day
 from pipeline.systems.crm import CrmClient
@@ -91,7 +92,7 @@ class extract_telemetry(MartTask):  # noqa: N801 (the seed's task names)
     date = luigi.DateParameter(default=yesterday())
 
     def output(self) -> luigi.LocalTarget:
-        return day_target("telemetry", self.date, "telemetry.csv")
+        return day_target("telemetry", self.date, "telemetry.parquet")
 
     def run(self) -> None:
         postgres.ensure(
@@ -111,7 +112,7 @@ class extract_crm_data(MartTask):  # noqa: N801
     date = luigi.DateParameter(default=yesterday())
 
     def output(self) -> luigi.LocalTarget:
-        return day_target("telemetry", self.date, "crm.csv")
+        return day_target("telemetry", self.date, "crm.parquet")
 
     def run(self) -> None:
         rows: list[dict[str, Any]] = []
@@ -132,19 +133,6 @@ class extract_crm_data(MartTask):  # noqa: N801
         self.progress(f"{len(rows)} customers", 100)
 
 
-def read_telemetry(path: str) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"prosthesis_id": str})
-
-
-def read_crm(path: str) -> pd.DataFrame:
-    return pd.read_csv(
-        path,
-        dtype={c: str for c in CRM_COLUMNS if c != "user_id"},
-        keep_default_na=False,
-        na_values={"order_date": [""]},
-    )
-
-
 class transform_data(MartTask):  # noqa: N801
     """The mart's rows for the day (``pipeline.telemetry.transform.build_mart``)."""
 
@@ -157,13 +145,11 @@ class transform_data(MartTask):  # noqa: N801
         }
 
     def output(self) -> luigi.LocalTarget:
-        return day_target("telemetry", self.date, "mart.csv")
+        return day_target("telemetry", self.date, "mart.parquet")
 
     def run(self) -> None:
         inputs = self.input()
-        mart = build_mart(
-            read_telemetry(inputs["telemetry"].path), read_crm(inputs["crm"].path), self.date
-        )
+        mart = build_mart(read_frame(inputs["telemetry"]), read_frame(inputs["crm"]), self.date)
         write_frame(mart, self.output())
         unknown = int((mart["crm_matched"] == 0).sum())
         self.progress(f"{len(mart)} rows, {unknown} user row(s) unknown to the CRM", 100)
@@ -199,12 +185,7 @@ class load_to_clickhouse(MartTask):  # noqa: N801
         return ClickHouseMarkerTarget(MART, self.date.isoformat())
 
     def run(self) -> None:
-        mart = pd.read_csv(
-            self.input()["rows"].path,
-            dtype={c: str for c in ("prosthesis_id", "email", "first_name", "last_name", "status")},
-            keep_default_na=False,
-            na_values={"order_date": [""]},
-        )
+        mart = read_frame(self.input()["rows"])
         loaded_at = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
         rows = (
             tuple(None if pd.isna(v) else v for v in row) + (loaded_at,)

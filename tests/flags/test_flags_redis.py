@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def real_redis(stack: None) -> Iterator[redis.Redis]:
     client = connect(load_settings().redis)
-    assert load_settings().redis.db == 15
+    assert load_settings().redis.db != 0, "tests never flush the demo's db"
     client.flushdb()
     yield client
     client.flushdb()

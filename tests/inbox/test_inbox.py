@@ -10,9 +10,11 @@ from pathlib import Path
 import luigi
 import pytest
 
-import pipeline.inbox.tasks as inbox_module
+import pipeline.inbox.load as inbox_module
 from flags import document as doc
-from pipeline.inbox.tasks import Inbox, ProcessInbox, ready_files
+from pipeline.inbox.chain import Inbox
+from pipeline.inbox.files import ready_files
+from pipeline.inbox.tasks import ProcessInbox
 from tests.fixtures.inbox import csv_text, pg_rows, sales_rows
 
 pytestmark = pytest.mark.integration

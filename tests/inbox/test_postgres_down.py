@@ -12,7 +12,8 @@ import pytest
 from config.settings import load_settings
 from flags import document as doc
 from flags.mirror import connect
-from pipeline.inbox.tasks import Inbox, ProcessInbox
+from pipeline.inbox.chain import Inbox
+from pipeline.inbox.tasks import ProcessInbox
 from stack.servers import Postgres
 from tests.fixtures.inbox import csv_text, sales_rows
 
@@ -55,7 +56,7 @@ def test_postgres_stopped_mid_run(
             private_postgres.stop()  # PostgreSQL goes away between two files
 
     with monkeypatch.context() as patch:
-        import pipeline.inbox.tasks as module
+        import pipeline.inbox.chain as module
 
         patch.setitem(module.STEPS, doc.LOADED, archive_then_stop_postgres)
         assert not luigi.build(

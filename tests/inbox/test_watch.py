@@ -13,7 +13,8 @@ import luigi
 import pytest
 
 from flags import document as doc
-from pipeline.inbox.tasks import Inbox, ProcessInbox
+from pipeline.inbox.chain import Inbox
+from pipeline.inbox.tasks import ProcessInbox
 from tests.fixtures.inbox import csv_text, pg_rows, sales_rows
 
 pytestmark = pytest.mark.integration

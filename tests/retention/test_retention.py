@@ -10,7 +10,8 @@ from pathlib import Path
 import luigi
 import pytest
 
-from pipeline.inbox.tasks import Inbox, ProcessInbox
+from pipeline.inbox.chain import Inbox
+from pipeline.inbox.tasks import ProcessInbox
 from pipeline.retention.tasks import ApplyRetention
 from pipeline.systems.postgres import transaction
 from tests.fixtures.inbox import csv_text, pg_rows, sales_rows

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from demo.sales_generator import SalesSpec, write_year
-from pipeline.inbox.tasks import Inbox
+from pipeline.inbox.chain import Inbox
 from pipeline.sales.tasks import SalesBackfill, SalesWeekly
 from pipeline.systems.clickhouse import ClickHouse
 from pipeline.systems.postgres import ensure_marker_table, transaction

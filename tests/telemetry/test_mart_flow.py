@@ -175,7 +175,7 @@ def test_a_rerun_replaces_the_day_and_keeps_the_rest_of_the_month(crm: CrmData) 
     pd.testing.assert_frame_equal(mart_rows(second), second_rows)
     # The day's telemetry changes (fewer users): a rerun replaces exactly that day.
     write_day(first, TelemetrySpec(users=10, seed=5))
-    for name in ("telemetry.csv", "mart.csv"):
+    for name in ("telemetry.parquet", "mart.parquet"):
         (Path(load_to_clickhouse(date=first).input()["rows"].path).parent / name).unlink()
     luigi.build(
         [load_to_clickhouse(date=first).requires()["rows"]],

@@ -1,6 +1,6 @@
 -- Seed 003, example 2: usage per user over the last 30 days (of %(today)s; the seed's today()).
 -- check: {"today": "2024-01-20"}
--- after: replace/replace_month
+-- after: replace/replace_partition
 SELECT
     user_id,
     email,

@@ -1,3 +1,3 @@
--- Replacing one day of a monthly-partitioned table (pipeline.systems.clickhouse.replace_day): the stage.
+-- Replacing one partition of a table (pipeline.systems.clickhouse.replace_partition): the stage.
 -- check: {"database": "dialect_bionicpro_reports", "stage": "reports_data_mart_stage_20240115"}
 DROP TABLE IF EXISTS {database}.{stage}
