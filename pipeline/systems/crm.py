@@ -25,6 +25,8 @@ from typing import Any
 import requests
 
 from config.settings import CrmSettings, load_settings
+from pipeline.systems import http
+from pipeline.systems.http import RetryPolicy
 
 log = logging.getLogger(__name__)
 MAX_RETRY_AFTER_S = 120.0
@@ -98,43 +100,28 @@ class CrmClient:
     def _get(self, path: str, params: dict[str, Any]) -> Any:
         url = f"{self.base}{path}"
         where = f"CRM {url} page {params.get('page')}"
-        delay = self.settings.backoff_s
-        problem = ""
-        for attempt in range(1, self.settings.max_attempts + 1):
-            try:
-                response = self.session.get(url, params=params, timeout=self.settings.timeout_s)
-            except requests.RequestException as exc:
-                problem = f"unreachable ({type(exc).__name__})"
-            else:
-                if response.status_code == 200:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        kind = response.headers.get("Content-Type", "no content type")
-                        raise CrmError(f"{where}: the response is not JSON ({kind})") from None
-                if response.status_code == 429:
-                    wait = _retry_after(response.headers.get("Retry-After"), delay)
-                    problem = f"rate limited (429, waited {wait:.1f} s)"
-                    if attempt < self.settings.max_attempts:
-                        log.warning("%s: 429, waiting %.1f s as asked", where, wait)
-                        self.sleep(wait)
-                        continue
-                elif response.status_code >= 500:
-                    problem = f"HTTP {response.status_code}"
-                else:  # 4xx: asking again will not help
-                    raise CrmError(f"{where}: HTTP {response.status_code}: {_reason(response)}")
-            if attempt < self.settings.max_attempts:
-                log.warning(
-                    "%s: %s (attempt %d of %d), retrying in %.1f s",
-                    where,
-                    problem,
-                    attempt,
-                    self.settings.max_attempts,
-                    delay,
-                )
-                self.sleep(delay)
-                delay *= 2
-        raise CrmError(f"{where}: {problem} after {self.settings.max_attempts} attempts")
+        policy = RetryPolicy(
+            attempts=self.settings.max_attempts,
+            backoff_s=self.settings.backoff_s,
+            max_retry_after_s=MAX_RETRY_AFTER_S,
+        )
+        try:
+            response = http.request(
+                lambda: self.session.get(url, params=params, timeout=self.settings.timeout_s),
+                where,
+                policy,
+                retry_after=lambda r: _retry_after(r.headers.get("Retry-After")),
+                sleep=self.sleep,
+            )
+        except http.GaveUp as exc:
+            raise CrmError(f"{where}: {exc}") from None
+        if response.status_code != 200:  # 4xx: asking again will not help
+            raise CrmError(f"{where}: HTTP {response.status_code}: {_reason(response)}")
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("Content-Type", "no content type")
+            raise CrmError(f"{where}: the response is not JSON ({kind})") from None
 
     def customers(self) -> Iterator[Customer]:
         """Every customer, page by page."""
@@ -155,11 +142,12 @@ class CrmClient:
             page += 1
 
 
-def _retry_after(header: str | None, default: float) -> float:
+def _retry_after(header: str | None) -> float | None:
+    """The seconds a 429's Retry-After asks for (None: not given, so the policy's backoff)."""
     try:
-        return min(max(float(header or ""), 0.0), MAX_RETRY_AFTER_S)
+        return float(header or "")
     except ValueError:
-        return default
+        return None
 
 
 def _reason(response: requests.Response) -> str:

@@ -20,6 +20,8 @@ import requests
 
 from config.settings import Settings, load_settings
 from pipeline.core.files import atomic_write
+from pipeline.systems import http
+from pipeline.systems.http import RetryPolicy
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 4096
@@ -81,28 +83,21 @@ class Notifier:
     ) -> None:
         tg = self.settings.telegram
         url = f"{tg.api_url.rstrip('/')}/bot{tg.token}/{method}"
-        for attempt in range(1, self.max_tries + 1):
-            try:
-                response = requests.post(url, data=data, files=files, timeout=30)
-            except requests.RequestException as exc:
-                reason = str(exc).replace(tg.token, "***")
-                if attempt == self.max_tries:
-                    raise NotifyError(f"Telegram {method} unreachable: {reason}") from None
-                time.sleep(min(30, 2**attempt))
-                continue
-            if response.status_code == 429:
-                time.sleep(min(_retry_after(response), 300))
-                continue
-            if response.status_code >= 500 and attempt < self.max_tries:
-                time.sleep(min(30, 2**attempt))
-                continue
-            if response.status_code != 200:
-                description = _description(response).replace(tg.token, "***")
-                raise NotifyError(
-                    f"Telegram {method} refused: HTTP {response.status_code}: {description}"
-                )
-            return
-        raise NotifyError(f"Telegram {method}: gave up after {self.max_tries} tries")
+        try:
+            response = http.request(
+                lambda: requests.post(url, data=data, files=files, timeout=30),
+                f"Telegram {method}",
+                RetryPolicy(attempts=self.max_tries, backoff_s=2.0),
+                retry_after=_retry_after,
+                sleep=lambda seconds: time.sleep(seconds),
+            )
+        except http.GaveUp as exc:
+            raise NotifyError(f"Telegram {method}: {str(exc).replace(tg.token, '***')}") from None
+        if response.status_code != 200:
+            description = _description(response).replace(tg.token, "***")
+            raise NotifyError(
+                f"Telegram {method} refused: HTTP {response.status_code}: {description}"
+            )
 
 
 def _retry_after(response: requests.Response) -> float:
