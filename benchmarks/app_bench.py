@@ -36,21 +36,27 @@ def _seed_style() -> None:
     """What the seed did: every raw row of the day into pandas, then groupby there."""
     import requests
 
+    from pipeline.core.sql import render_text
     from pipeline.systems.clickhouse import ClickHouse
 
     settings = ClickHouse().settings
-    db = settings.database("simulator")
+    params = {"simulator": settings.database("simulator"), "day": DAY}
 
-    def pull(sql: str) -> pd.DataFrame:
-        response = requests.post(
-            settings.http_url, data=f"{sql} FORMAT CSVWithNames".encode(), timeout=600
-        )
+    def pull(name: str, text: str) -> pd.DataFrame:
+        # The seed's own queries (the baseline being measured), filled by the statement renderer.
+        query = render_text(name, text, params) + "\nFORMAT CSVWithNames"
+        response = requests.post(settings.http_url, data=query.encode(), timeout=600)
         return pd.read_csv(io.BytesIO(response.content))
 
-    where = f"WHERE toDate(time) = '{DAY}'"
-    feed = pull(f"SELECT user_id, action, gender, age, os FROM {db}.feed_actions {where}")
+    feed = pull(
+        "seed/feed_day",
+        "SELECT user_id, action, gender, age, os FROM {simulator}.feed_actions"
+        " WHERE toDate(time) = %(day)s",
+    )
     messages = pull(
-        f"SELECT user_id, receiver_id, gender, age, os FROM {db}.message_actions {where}"
+        "seed/messages_day",
+        "SELECT user_id, receiver_id, gender, age, os FROM {simulator}.message_actions"
+        " WHERE toDate(time) = %(day)s",
     )
     per_user = feed.groupby("user_id").agg(
         views=("action", lambda s: int((s == "view").sum())),
@@ -117,8 +123,8 @@ def activity_bench(args: argparse.Namespace) -> None:
 @benchmark("alerts")
 def alerts_bench(args: argparse.Namespace) -> None:
     from demo.simulator import SimSpec, write_day
-    from flags.mirror import connect
     from pipeline.alerts.tasks import check_slot, load_config
+    from pipeline.systems.redis import connect
 
     with tempfile.TemporaryDirectory(prefix="alerts-bench-") as runtime:
         _isolate(runtime)

@@ -17,8 +17,9 @@ from benchmarks.common import benchmark
 from config.settings import load_settings
 from flags import document as doc
 from flags.ledger import Ledger
-from flags.mirror import RedisMirror, connect
+from flags.mirror import RedisMirror
 from flags.store import FlagStore
+from pipeline.systems.redis import connect
 
 BENCH_DB = 14
 

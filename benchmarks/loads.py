@@ -6,7 +6,10 @@ import argparse
 import datetime as dt
 import io
 
+from psycopg2 import sql
+
 from benchmarks.common import benchmark, report, timed
+from pipeline.systems import postgres
 from pipeline.systems.clickhouse import ClickHouse, csv_chunks
 from pipeline.systems.postgres import copy_csv, rows_to_csv, transaction
 
@@ -22,11 +25,7 @@ def generate_rows(day: dt.date, count: int) -> list[tuple[int, dt.date, str, str
 
 def _reset() -> None:
     with transaction() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        cur.execute(
-            f"CREATE TABLE {TABLE} (event_id bigint, event_date date, category text,"
-            " amount numeric(12, 2))"
-        )
+        postgres.run(cur, "benchmarks/reset_events", table=TABLE)
 
 
 @benchmark("postgres-load")
@@ -39,10 +38,13 @@ def postgres_load(args: argparse.Namespace) -> None:
         with transaction() as cur:
             copy_csv(cur, TABLE, COLUMNS, rows_to_csv(COLUMNS, rows))
 
+    # The seed-style baseline being measured: one INSERT per row.
+    insert = sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s)").format(postgres.identifier(TABLE))
+
     def executemany() -> None:
         _reset()
         with transaction() as cur:
-            cur.executemany(f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s)", baseline_rows)
+            cur.executemany(insert, baseline_rows)
 
     copy_s = timed(copy)
     many_s = timed(executemany) * (len(rows) / len(baseline_rows))

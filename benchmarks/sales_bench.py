@@ -34,15 +34,16 @@ def _isolate(runtime: Path) -> None:
     import psycopg2
 
     from config.settings import load_settings
-    from flags.mirror import connect
     from pipeline.bootstrap import create_clickhouse_databases, create_postgres_schemas
+    from pipeline.systems import postgres
+    from pipeline.systems.redis import connect
 
     settings = load_settings()
     admin = psycopg2.connect(**{**settings.postgres.connect_kwargs(), "dbname": "pipeline"})
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS pipeline_bench WITH (FORCE)")
-        cur.execute("CREATE DATABASE pipeline_bench")
+        postgres.run(cur, "stack/drop_database", database="pipeline_bench")
+        postgres.run(cur, "stack/create_database", database="pipeline_bench")
     admin.close()
     create_postgres_schemas(settings)
     create_clickhouse_databases(settings)
@@ -50,12 +51,11 @@ def _isolate(runtime: Path) -> None:
 
 
 def _reset_tables() -> None:
+    from pipeline.systems import postgres
     from pipeline.systems.clickhouse import ClickHouse
-    from pipeline.systems.postgres import transaction
 
-    with transaction() as cur:
-        for table in ("sales.sales", "sales.sales_agg", "ops.load_markers", "sales.baseline"):
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
+    with postgres.transaction() as cur:
+        postgres.run(cur, "benchmarks/reset_tables")
     ch = ClickHouse()
     ch.execute("stack/drop_database", database=ch.settings.database("sales"))
     ch.execute("stack/drop_database", database=ch.settings.database("ops"))
@@ -75,9 +75,9 @@ def _flow(inbox_files: Path, runtime: Path, workers: int, spec: object = None) -
 
     from config.settings import load_settings
     from demo.sales_generator import SalesSpec
-    from flags.mirror import connect
     from pipeline.sales.tasks import SalesBackfill
-    from pipeline.systems.postgres import transaction
+    from pipeline.systems import postgres
+    from pipeline.systems.redis import connect
 
     _reset_tables()
     connect(load_settings().redis).flushdb()
@@ -101,44 +101,21 @@ def _flow(inbox_files: Path, runtime: Path, workers: int, spec: object = None) -
     seconds = time.perf_counter() - began
     if not ok:
         raise RuntimeError("the flow failed during the benchmark")
-    with transaction() as cur:
-        cur.execute("SELECT count(*) FROM sales.sales")
-        rows = int(cur.fetchone()[0])  # type: ignore[index]
+    with postgres.transaction() as cur:
+        rows = int(postgres.fetch_value(cur, "benchmarks/count_sales"))
     return seconds, rows
-
-
-FLOOR_AGG = """
-CREATE TABLE sales.floor_agg AS
-WITH s AS (
-    SELECT DISTINCT ON (sale_id) date_trunc('week', sale_date)::date AS week_start, region,
-           product_id, sale_amount
-    FROM sales.floor ORDER BY sale_id
-), g AS (
-    SELECT week_start, region, product_id, count(*) AS sales_count,
-           sum(sale_amount) AS total_amount, round(avg(sale_amount), 2) AS avg_sale_amount
-    FROM s GROUP BY 1, 2, 3
-)
-SELECT *, rank() OVER (PARTITION BY week_start, region
-                       ORDER BY total_amount DESC, product_id) AS rank_in_region
-FROM g
-"""
 
 
 def _floor(raw: Path) -> float:
     """psql \\copy of every file + the aggregate SQL + one ClickHouse insert of the result."""
     from config.settings import load_settings
+    from pipeline.systems import postgres
     from pipeline.systems.clickhouse import ClickHouse
-    from pipeline.systems.postgres import transaction
 
     _reset_tables()
     pg = load_settings().postgres
-    with transaction() as cur:
-        cur.execute("DROP TABLE IF EXISTS sales.floor_agg")
-        cur.execute("DROP TABLE IF EXISTS sales.floor")
-        cur.execute(
-            "CREATE TABLE sales.floor (sale_id bigint, customer_id bigint, product_id bigint,"
-            " quantity bigint, sale_date date, sale_amount numeric(14, 2), region text)"
-        )
+    with postgres.transaction() as cur:
+        postgres.run(cur, "benchmarks/create_floor")
     env = {**os.environ, "PGPASSWORD": pg.password}
     began = time.perf_counter()
     script = "".join(
@@ -165,13 +142,9 @@ def _floor(raw: Path) -> float:
         env=env,
         check=True,
     )
-    with transaction() as cur:
-        cur.execute(FLOOR_AGG)
-        cur.execute(
-            "SELECT week_start, region, product_id, sales_count, total_amount, avg_sale_amount,"
-            " rank_in_region, 0.0, NULL, NULL, current_date, now()::timestamp(0)"
-            " FROM sales.floor_agg"
-        )
+    with postgres.transaction() as cur:
+        postgres.run(cur, "benchmarks/floor_aggregate")
+        postgres.run(cur, "benchmarks/floor_rows")
         rows = cur.fetchall()
     ch = ClickHouse()
     ch.execute("sales/create_sales_agg")
@@ -187,6 +160,7 @@ def _baseline(raw: Path, share: int = 10) -> float:
     1/``share`` of the files, scaled."""
     import pandas as pd
 
+    from pipeline.systems import postgres
     from pipeline.systems.clickhouse import ClickHouse, csv_chunks
     from pipeline.systems.postgres import transaction
 
@@ -195,11 +169,11 @@ def _baseline(raw: Path, share: int = 10) -> float:
     ch = ClickHouse()
     ch.execute("sales/create_sales_agg")
     with transaction() as cur:
-        cur.execute("CREATE TABLE sales.baseline (LIKE sales.floor)")
+        postgres.run(cur, "benchmarks/create_baseline")
     began = time.perf_counter()
     for path in files:
         frame = pd.read_csv(path).drop_duplicates("sale_id")
-        with transaction() as cur:
+        with transaction() as cur:  # the seed-style baseline being measured: row by row
             cur.executemany(
                 "INSERT INTO sales.baseline VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 frame.itertuples(index=False, name=None),
@@ -233,8 +207,8 @@ def _small_files(runtime: Path, count: int, rows_per_file: int = 20) -> float:
     import luigi
 
     from config.settings import load_settings
-    from flags.mirror import connect
     from pipeline.inbox.tasks import ProcessInbox
+    from pipeline.systems.redis import connect
 
     _reset_tables()
     connect(load_settings().redis).flushdb()

@@ -116,24 +116,32 @@ def _secret_values(
     return tuple(sorted(values, key=len, reverse=True))
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
     raw = env.get(name, "")
     if raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(
+    env: Mapping[str, str], name: str, default: float, minimum: float | None = None
+) -> float:
     raw = env.get(name, "")
     if raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if minimum is not None and not value >= minimum:  # NaN fails too
+        raise SettingsError(f"{name} must be at least {minimum:g}, got {raw!r}")
+    return value
 
 
 def _identifier(env: Mapping[str, str], name: str, default: str) -> str:
@@ -370,14 +378,14 @@ def _load(own: tuple[tuple[str, str], ...], path: str, stamp: tuple[int, int] | 
             database=_identifier(e, "PIPELINE_PG_DATABASE", "pipeline"),
             user=_identifier(e, "PIPELINE_PG_USER", "pipeline"),
             password=e.get("PIPELINE_PG_PASSWORD", ""),
-            connect_timeout_s=_int(e, "PIPELINE_PG_CONNECT_TIMEOUT_S", 10),
+            connect_timeout_s=_int(e, "PIPELINE_PG_CONNECT_TIMEOUT_S", 10, minimum=1),
         ),
         redis=RedisSettings(
             host=e.get("PIPELINE_REDIS_HOST", "127.0.0.1"),
             port=_int(e, "PIPELINE_REDIS_PORT", p["redis"]),
             db=_int(e, "PIPELINE_REDIS_DB", 0),
             password=e.get("PIPELINE_REDIS_PASSWORD", ""),
-            timeout_s=_float(e, "PIPELINE_REDIS_TIMEOUT_S", 2.0),
+            timeout_s=_float(e, "PIPELINE_REDIS_TIMEOUT_S", 2.0, minimum=0.01),
         ),
         clickhouse=ClickHouseSettings(
             host=e.get("PIPELINE_CH_HOST", "127.0.0.1"),
@@ -386,7 +394,7 @@ def _load(own: tuple[tuple[str, str], ...], path: str, stamp: tuple[int, int] | 
             user=e.get("PIPELINE_CH_USER", "default"),
             password=e.get("PIPELINE_CH_PASSWORD", ""),
             database_prefix=_identifier(e, "PIPELINE_CH_DB_PREFIX", ""),
-            timeout_s=_float(e, "PIPELINE_CH_TIMEOUT_S", 300.0),
+            timeout_s=_float(e, "PIPELINE_CH_TIMEOUT_S", 300.0, minimum=0.01),
         ),
         monitoring=MonitoringSettings(
             prometheus_url=e.get("PIPELINE_PROMETHEUS_URL", f"http://127.0.0.1:{p['prometheus']}"),
@@ -397,8 +405,10 @@ def _load(own: tuple[tuple[str, str], ...], path: str, stamp: tuple[int, int] | 
             elasticsearch_url=e.get("PIPELINE_ELASTICSEARCH_URL", ""),
             elasticsearch_api_key=e.get("PIPELINE_ELASTICSEARCH_API_KEY", ""),
             metrics_instance=e.get("PIPELINE_METRICS_INSTANCE", "") or environment_name,
-            pushgateway_timeout_s=_float(e, "PIPELINE_PUSHGATEWAY_TIMEOUT_S", 5.0),
-            elasticsearch_timeout_s=_float(e, "PIPELINE_ELASTICSEARCH_TIMEOUT_S", 5.0),
+            pushgateway_timeout_s=_float(e, "PIPELINE_PUSHGATEWAY_TIMEOUT_S", 5.0, minimum=0.01),
+            elasticsearch_timeout_s=_float(
+                e, "PIPELINE_ELASTICSEARCH_TIMEOUT_S", 5.0, minimum=0.01
+            ),
             run_id=e.get("PIPELINE_RUN_ID", ""),
         ),
         crm=CrmSettings(
@@ -413,18 +423,18 @@ def _load(own: tuple[tuple[str, str], ...], path: str, stamp: tuple[int, int] | 
             token=e.get("TELEGRAM_BOT_TOKEN", ""),
             chat_id=e.get("TELEGRAM_CHAT_ID", ""),
             api_url=e.get("TELEGRAM_API_URL", "https://api.telegram.org"),
-            timeout_s=_float(e, "PIPELINE_TELEGRAM_TIMEOUT_S", 30.0),
-            max_attempts=_int(e, "PIPELINE_TELEGRAM_MAX_ATTEMPTS", 4),
+            timeout_s=_float(e, "PIPELINE_TELEGRAM_TIMEOUT_S", 30.0, minimum=0.01),
+            max_attempts=_int(e, "PIPELINE_TELEGRAM_MAX_ATTEMPTS", 4, minimum=1),
         ),
         flows=FlowSettings(
-            inbox_batch_size=_int(e, "PIPELINE_INBOX_BATCH_SIZE", 50),
-            inbox_min_file_age_s=_float(e, "PIPELINE_INBOX_MIN_FILE_AGE_S", 10.0),
-            inbox_max_attempts=_int(e, "PIPELINE_INBOX_MAX_ATTEMPTS", 5),
-            watch_settle_s=_float(e, "PIPELINE_WATCH_SETTLE_S", 2.0),
-            watch_sweep_every_s=_float(e, "PIPELINE_WATCH_SWEEP_EVERY_S", 60.0),
-            retention_hot_days=_int(e, "PIPELINE_RETENTION_HOT_DAYS", 400),
-            retention_archive_days=_int(e, "PIPELINE_RETENTION_ARCHIVE_DAYS", 365),
-            daily_retries=_int(e, "PIPELINE_DAILY_RETRIES", 2),
+            inbox_batch_size=_int(e, "PIPELINE_INBOX_BATCH_SIZE", 50, minimum=1),
+            inbox_min_file_age_s=_float(e, "PIPELINE_INBOX_MIN_FILE_AGE_S", 10.0, minimum=0),
+            inbox_max_attempts=_int(e, "PIPELINE_INBOX_MAX_ATTEMPTS", 5, minimum=1),
+            watch_settle_s=_float(e, "PIPELINE_WATCH_SETTLE_S", 2.0, minimum=0),
+            watch_sweep_every_s=_float(e, "PIPELINE_WATCH_SWEEP_EVERY_S", 60.0, minimum=1),
+            retention_hot_days=_int(e, "PIPELINE_RETENTION_HOT_DAYS", 400, minimum=1),
+            retention_archive_days=_int(e, "PIPELINE_RETENTION_ARCHIVE_DAYS", 365, minimum=1),
+            daily_retries=_int(e, "PIPELINE_DAILY_RETRIES", 2, minimum=0),
             alerts_config=Path(
                 e.get("PIPELINE_ALERTS_CONFIG") or PROJECT_ROOT / "config" / "alerts.toml"
             ),

@@ -27,6 +27,7 @@ from pipeline.activity.tasks import ActivityDaily
 from pipeline.alerts.tasks import AlertReplay
 from pipeline.reports.tasks import MorningReports
 from pipeline.sales.tasks import SalesBackfill
+from pipeline.systems import postgres
 from pipeline.systems.clickhouse import ClickHouse
 from pipeline.systems.postgres import transaction
 from pipeline.telemetry.tasks import TelemetryMart
@@ -85,10 +86,8 @@ def main() -> int:
     print(f"  PostgreSQL     psql -h {pg.host} -p {pg.port} -U {pg.user} {pg.database}")
     print(f"  ClickHouse     clickhouse-client --port {settings.clickhouse.port}")
     with transaction() as cur:
-        cur.execute("SELECT count(*) FROM sales.sales")
-        sales_rows = cur.fetchone()[0]  # type: ignore[index]
-        cur.execute("SELECT count(*), count(DISTINCT week_start) FROM sales.sales_agg")
-        agg_rows, agg_weeks = cur.fetchone()  # type: ignore[misc]
+        postgres.run(cur, "demo/sales_counts")
+        sales_rows, agg_rows, agg_weeks = cur.fetchone()  # type: ignore[misc]
     print(
         f"  PostgreSQL     sales.sales: {sales_rows:,} rows; sales.sales_agg: {agg_rows:,} rows"
         f" over {agg_weeks} weeks"

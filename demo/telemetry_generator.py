@@ -113,14 +113,7 @@ def write_day(day: dt.date, spec: TelemetrySpec = TelemetrySpec()) -> dict[str, 
     counts: dict[str, int] = {}
     with transaction() as cur:
         lo, hi = day, day + dt.timedelta(days=1)
-        cur.execute(
-            "DELETE FROM telemetry.device_events WHERE event_time >= %s AND event_time < %s",
-            (lo, hi),
-        )
-        cur.execute(
-            "DELETE FROM telemetry.usage_sessions WHERE started_at >= %s AND started_at < %s",
-            (lo, hi),
-        )
+        postgres.run(cur, "demo/delete_telemetry_day", {"lo": lo, "hi": hi})
         for table, frame in frames.items():
             buffer = io.StringIO()
             frame.to_csv(buffer, index=False, date_format="%Y-%m-%d %H:%M:%S.%f%z")

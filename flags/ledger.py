@@ -1,12 +1,30 @@
 """The flag ledger: what tasks and the ``flags`` command use — the JSON store and its Redis mirror
 together, with queries that read Redis when it is in step and the JSON files when it is not.
+
+The JSON files are the record; Redis is an index that must prove it is in step before a query
+trusts it (``in_step``):
+
+- built: the index carries the id of the store it was completely built from (``flags:built``); a
+  flushed or emptied Redis has none and is rebuilt from the JSON files;
+- no write half-done: a process killed between a flag's JSON write and its Redis put leaves the
+  id in ``flags:inflight``; those flags are re-mirrored from their JSON files;
+- nothing missed while Redis was down: a failed put leaves the store's stale marker, and the
+  index is rebuilt once Redis answers again;
+- the same size: as many flags in the index as JSON files on disk, else it is rebuilt.
+
+When Redis does not answer, queries read the JSON files. Nothing ever trusts an empty answer
+from an index that cannot show it is complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import logging
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +33,9 @@ import redis
 
 from config.settings import Settings, load_settings
 from flags import document as doc
-from flags.mirror import RedisMirror, connect
-from flags.store import CorruptFlag, FlagStore
+from flags.mirror import RedisMirror
+from flags.store import CorruptFlag, FlagNotFound, FlagStore
+from pipeline.systems.redis import client
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +71,7 @@ class Ledger:
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, use_redis: bool = True) -> Ledger:
         s = settings or load_settings()
-        mirror = RedisMirror(connect(s.redis)) if use_redis else None
+        mirror = RedisMirror(client(s.redis)) if use_redis else None
         return cls(FlagStore(s.paths.flags, mirror), mirror)
 
     @classmethod
@@ -93,12 +112,79 @@ class Ledger:
 
     # -- queries ------------------------------------------------------------------------------
     def mirror_usable(self) -> bool:
-        if self.mirror is None or self.store.mirror_stale() is not None:
+        """Kept for callers that only ask: the same as ``in_step``."""
+        return self.in_step()
+
+    def in_step(self) -> bool:
+        """True when the Redis index may answer queries: it is brought in step first when it
+        can be (repair in-flight writes, rebuild when lost, stale or short); False when Redis is
+        down or another process is rebuilding it (read the JSON files then)."""
+        if self.mirror is None:
             return False
         try:
-            return bool(self.mirror.client.ping())
+            if self.store.mirror_stale() is not None or (
+                self.mirror.built_from() != self.store.store_id
+            ):
+                return self._rebuild_if_free()
+            self._repair_inflight()
+            if not self._same_size():
+                self._repair_inflight()  # a write that began while we counted
+                if not self._same_size():
+                    log.warning(
+                        "flag index holds %d flags, the JSON files %d: rebuilding",
+                        self.mirror.size(),
+                        self.store.count(),
+                        extra={"event.action": "flag.index_short"},
+                    )
+                    return self._rebuild_if_free()
+            return True
         except redis.RedisError:
             return False
+
+    def _same_size(self) -> bool:
+        assert self.mirror is not None
+        return self.mirror.size() + self.mirror.unindexed() == self.store.count()
+
+    def _repair_inflight(self) -> None:
+        """Re-mirror, from the JSON files, every flag whose write was interrupted."""
+        assert self.mirror is not None
+        for file_id in self.mirror.inflight():
+            with self.store.lock(file_id):  # a live writer finishes (and clears the mark) first
+                try:
+                    self.mirror.put(self.store.get(file_id))
+                except FlagNotFound:
+                    self.mirror.settle(file_id)  # the JSON write never happened
+
+    @contextlib.contextmanager
+    def _rebuild_lock(self) -> Iterator[bool]:
+        locks = self.store.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        fd = os.open(locks / "reindex.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _rebuild_if_free(self) -> bool:
+        with self._rebuild_lock() as mine:
+            if not mine:
+                return False  # someone else is rebuilding: the JSON files answer meanwhile
+            result = self._reindex_unlocked()
+            log.warning(
+                "flag index rebuilt from the JSON files: %d flags in %.2f s",
+                result["mirrored"],
+                result["seconds"],
+                extra={"event.action": "flag.index_rebuilt"},
+            )
+            return self.mirror is not None and self.mirror.built_from() == self.store.store_id
 
     def list(
         self,
@@ -113,7 +199,8 @@ class Ledger:
         (``redis``, or ``json`` when the mirror is stale or down)."""
         if status is not None and status not in doc.STATUSES:
             raise doc.FlagError(f"unknown status {status!r}; statuses: {', '.join(doc.STATUSES)}")
-        if self.mirror is not None and self.mirror_usable():
+        if self.in_step():
+            assert self.mirror is not None
             ids = self.mirror.ids(status=status, dataset=dataset, since=since, until=until)
             return self.mirror.get_many(ids[:limit] if limit else ids), "redis"
         chosen = [
@@ -129,7 +216,8 @@ class Ledger:
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Files per (dataset, status), from Redis when in step, else by scanning the JSON."""
-        if self.mirror is not None and self.mirror_usable():
+        if self.in_step():
+            assert self.mirror is not None
             return self.mirror.counts()
         totals: dict[tuple[str, str], int] = {}
         for f in self.store.scan():
@@ -139,17 +227,30 @@ class Ledger:
 
     # -- maintenance --------------------------------------------------------------------------
     def reindex(self) -> dict[str, Any]:
-        """Rebuild the Redis mirror from the JSON files (after Redis was down or lost its data)."""
+        """Rebuild the Redis mirror from the JSON files (``flags reindex``; queries do it on
+        their own when the index is behind)."""
         if self.mirror is None:
             raise doc.FlagError("no Redis mirror configured")
+        with self._rebuild_lock() as mine:
+            if not mine:
+                raise doc.FlagError("another process is rebuilding the index; try again shortly")
+            return self._reindex_unlocked()
+
+    def _reindex_unlocked(self) -> dict[str, Any]:
+        assert self.mirror is not None
         began = time.perf_counter()
         stale_before = self.store.mirror_stale()
         corrupt: list[CorruptFlag] = []
+        # Readers must not trust the index while it is being rebuilt: the stamp goes first.
+        self.mirror.mark_built(None)
         removed = self.mirror.clear()
         mirrored = self.mirror.put_many(self.store.scan(on_error=corrupt.append))
         # Only clear the marker we saw: a write that failed during the rebuild keeps it set.
         if self.store.mirror_stale() == stale_before:
             self.store.clear_stale()
+        # Writes that happened during the rebuild were put (or marked in flight) as usual.
+        self._repair_inflight()
+        self.mirror.mark_built(self.store.store_id, unindexed=len(corrupt))
         return {
             "mirrored": mirrored,
             "removed_keys": removed,

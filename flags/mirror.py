@@ -7,10 +7,15 @@ Keys (prefix ``flags:`` by default):
 - ``flags:status:<status>``, ``flags:dataset:<dataset>``, ``flags:ds_status:<dataset>:<status>`` —
   sets of ids (``SCARD`` is the count);
 - ``flags:updated`` — sorted set of ids by last update time;
-- ``flags:datasets`` — set of dataset names.
+- ``flags:datasets`` — set of dataset names;
+- ``flags:built`` — the id of the flag store this index was completely built from (absent after a
+  flush or a restart with no data: the index then knows it is behind and is rebuilt);
+- ``flags:inflight`` — ids whose JSON write has begun and whose put has not arrived yet (a process
+  killed between the two leaves its id here: readers repair exactly those from the JSON).
 
-Every put is one Lua script: it moves the id between the index sets and refuses an older revision
-than the one stored, so concurrent writers and a concurrent ``reindex`` can never roll a flag back.
+Every put is one Lua script: it moves the id between the index sets, clears its in-flight mark,
+and refuses an older revision than the one stored, so concurrent writers and a concurrent
+``reindex`` can never roll a flag back.
 """
 
 from __future__ import annotations
@@ -22,14 +27,15 @@ from typing import Any
 
 import redis
 
-from config.settings import RedisSettings, load_settings
 from flags.document import STATUSES
+from pipeline.systems.redis import client as shared_client
 
 PUT_SCRIPT = """
 local p, id, rev = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local status, dataset, updated = ARGV[4], ARGV[5], ARGV[6]
 local key = p .. 'doc:' .. id
 local current = redis.call('HMGET', key, 'revision', 'status', 'dataset')
+redis.call('SREM', p .. 'inflight', id)
 if current[1] and tonumber(current[1]) >= rev then return 0 end
 if current[2] then
   redis.call('SREM', p .. 'status:' .. current[2], id)
@@ -47,27 +53,13 @@ return 1
 """
 
 
-def connect(settings: RedisSettings | None = None, timeout: float = 2.0) -> redis.Redis:
-    """A client that gives up quickly: a slow or absent Redis must never stall a task."""
-    r = settings or load_settings().redis
-    return redis.Redis(
-        host=r.host,
-        port=r.port,
-        db=r.db,
-        password=r.password or None,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry_on_timeout=False,
-    )
-
-
 def _epoch(iso: str) -> float:
     return dt.datetime.fromisoformat(iso).timestamp()
 
 
 class RedisMirror:
     def __init__(self, client: redis.Redis | None = None, prefix: str = "flags:") -> None:
-        self.client = client if client is not None else connect()
+        self.client = client if client is not None else shared_client()
         self.prefix = prefix
         self._put = self.client.register_script(PUT_SCRIPT)
 
@@ -82,6 +74,39 @@ class RedisMirror:
             flag["source"]["name"],
             json.dumps(flag, ensure_ascii=False, separators=(",", ":")),
         ]
+
+    def begin(self, file_id: str) -> None:
+        """Note that a JSON write of ``file_id`` is about to happen (cleared by its put)."""
+        self.client.sadd(f"{self.prefix}inflight", file_id)
+
+    def inflight(self) -> list[str]:
+        return sorted(i.decode() for i in self.client.smembers(f"{self.prefix}inflight"))
+
+    def settle(self, file_id: str) -> None:
+        """Forget an in-flight mark whose JSON write never happened (no flag on disk)."""
+        self.client.srem(f"{self.prefix}inflight", file_id)
+
+    def built_from(self) -> str | None:
+        """The id of the store this index was completely built from, or None (never, or lost)."""
+        raw = self.client.get(f"{self.prefix}built")
+        return None if raw is None else raw.decode()
+
+    def mark_built(self, store_id: str | None, unindexed: int = 0) -> None:
+        """Record a complete build (``unindexed``: files that could not be read, e.g. corrupt),
+        or, with None, that the index is being rebuilt and must not be trusted."""
+        if store_id is None:
+            self.client.delete(f"{self.prefix}built", f"{self.prefix}unindexed")
+        else:
+            self.client.set(f"{self.prefix}unindexed", unindexed)
+            self.client.set(f"{self.prefix}built", store_id)
+
+    def unindexed(self) -> int:
+        """Flag files the last build could not index (corrupt): on disk, not in the index."""
+        return int(self.client.get(f"{self.prefix}unindexed") or 0)
+
+    def size(self) -> int:
+        """How many flags the index holds."""
+        return int(self.client.zcard(f"{self.prefix}updated"))
 
     def put(self, flag: dict[str, Any]) -> bool:
         """Mirror one flag; False if Redis already holds this revision or a newer one."""

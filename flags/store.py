@@ -15,6 +15,7 @@ import fcntl
 import json
 import logging
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 STALE_MARKER = ".mirror-stale"
+STORE_ID = ".store-id"
 
 
 class FlagNotFound(FlagError):
@@ -93,6 +95,8 @@ def atomic_write_json(path: Path, document: dict[str, Any], durable: bool = True
 class Mirror(Protocol):
     """What the store needs of a mirror (``mirror.RedisMirror`` is the real one)."""
 
+    def begin(self, file_id: str) -> None: ...
+
     def put(self, flag: dict[str, Any]) -> bool: ...
 
 
@@ -147,6 +151,35 @@ class FlagStore:
     def exists(self, file_id: str) -> bool:
         return self.path(file_id).is_file()
 
+    def count(self) -> int:
+        """How many flag files there are (a directory scan: no file is opened)."""
+        total = 0
+        if not self.root.is_dir():
+            return 0
+        with os.scandir(self.root) as shards:
+            for shard in shards:
+                if len(shard.name) == 2 and not shard.name.startswith(".") and shard.is_dir():
+                    with os.scandir(shard.path) as entries:
+                        total += sum(
+                            1
+                            for e in entries
+                            if e.name.endswith(".json") and not e.name.startswith(".")
+                        )
+        return total
+
+    @property
+    def store_id(self) -> str:
+        """This store's identity (made once): an index built from it carries the same id."""
+        path = self.root / STORE_ID
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            pass
+        with self.lock(".store-id"):
+            if not path.exists():
+                atomic_write(path, uuid.uuid4().hex, mode=FLAG_MODE, durable=self.durable)
+        return path.read_text(encoding="utf-8").strip()
+
     def paths(self) -> Iterator[Path]:
         if not self.root.is_dir():
             return
@@ -176,6 +209,7 @@ class FlagStore:
         with self.lock(file_id):
             if self.exists(file_id):
                 raise FlagError(f"flag {file_id} already exists")
+            self._begin(file_id)
             atomic_write_json(self.path(file_id), flag, self.durable)
         self._mirror(flag)
         return flag
@@ -194,6 +228,7 @@ class FlagStore:
             if new["revision"] != current["revision"] + 1:
                 raise FlagError(f"flag {file_id}: a change must bump the revision by one")
             validate(new)
+            self._begin(file_id)
             atomic_write_json(self.path(file_id), new, self.durable)
         self._mirror(new)
         return new
@@ -224,6 +259,16 @@ class FlagStore:
 
     def clear_stale(self) -> None:
         self.stale_marker.unlink(missing_ok=True)
+
+    def _begin(self, file_id: str) -> None:
+        """Tell the index a write of ``file_id`` begins: a crash before the put leaves a mark
+        that readers repair from the JSON file (``Ledger.in_step``)."""
+        if self.mirror is None:
+            return
+        try:
+            self.mirror.begin(file_id)
+        except Exception as exc:  # Redis down: the index is marked stale and bypassed
+            self.mark_stale(f"{type(exc).__name__}: {exc}")
 
     def _mirror(self, flag: dict[str, Any]) -> None:
         if self.mirror is None:

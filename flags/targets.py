@@ -13,8 +13,8 @@ import redis
 
 from flags import document as doc
 from flags.ledger import Ledger
-from flags.mirror import connect
 from flags.store import FlagNotFound
+from pipeline.systems.redis import client
 
 
 class FlagTarget(luigi.Target):
@@ -64,7 +64,7 @@ class RedisMarkerTarget(luigi.Target):
     @property
     def client(self) -> redis.Redis:
         if self._client is None:
-            self._client = connect()
+            self._client = client()
         return self._client
 
     def exists(self) -> bool:

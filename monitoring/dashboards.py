@@ -6,7 +6,9 @@ holds the committed files equal to this module's output and runs every query.
   freshness per flow, rows per flow and dataset, files by flag status, alerts raised, log records
   dropped, luigid's own task counters.
 - ``etl-business`` (Business metrics), ClickHouse: activity (views, likes, CTR by os; messages by
-  gender), weekly sales by region, the telemetry mart (efficiency, usage), alerts sent.
+  gender), weekly sales by region, the telemetry mart (efficiency, usage), alerts sent. Each
+  panel's SQL is a named statement of the flow it shows (``pipeline/<flow>/sql/clickhouse/
+  panel_*.sql``), which the dialect check runs on both ClickHouse engines.
 
 Stable uids, datasources referenced by their provisioned uids (``prometheus``, ``clickhouse``),
 no ``__inputs`` placeholders.
@@ -17,6 +19,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from config.settings import CLICKHOUSE_DATABASES
+from pipeline.core.sql import load, render_text
 
 OUT = Path(__file__).resolve().parent / "grafana" / "dashboards"
 PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
@@ -266,43 +271,23 @@ def pipeline_dashboard() -> dict[str, Any]:
 
 
 # Databases by their logical names; a deployment with a prefix edits the dashboards' SQL.
-BUSINESS_SQL = {
-    "views_ctr_by_os": (
-        "SELECT toDateTime(event_date) AS time, dimension_value AS os, views, likes,"
-        " round(likes / views, 4) AS ctr FROM test.activity_daily"
-        " WHERE dimension = 'os' AND event_date >= today() - 30 ORDER BY time, os"
-    ),
-    "messages_by_gender": (
-        "SELECT toDateTime(event_date) AS time, dimension_value AS gender, messages_sent,"
-        " users_sent FROM test.activity_daily"
-        " WHERE dimension = 'gender' AND event_date >= today() - 30 ORDER BY time, gender"
-    ),
-    "sales_by_region": (
-        "SELECT toDateTime(week_start) AS time, region, sum(total_amount) AS amount,"
-        " sum(sales_count) AS sales FROM sales.sales_agg"
-        " GROUP BY time, region ORDER BY time, region"
-    ),
-    "mart_efficiency": (
-        "SELECT toDateTime(report_date) AS time, avg(efficiency_score) AS efficiency,"
-        " sum(usage_hours) AS hours, uniqExact(user_id) AS users"
-        " FROM bionicpro_reports.reports_data_mart WHERE report_date >= today() - 30"
-        " GROUP BY time ORDER BY time"
-    ),
-    "alerts_sent": (
-        "SELECT slot AS time, metric, slice, kind, round(change * 100, 1) AS change_pct"
-        " FROM ops.alerts WHERE slot >= now() - 7 * 86400 ORDER BY time DESC LIMIT 200"
-    ),
-}
+LOGICAL_DATABASES = {database: database for database in CLICKHOUSE_DATABASES}
+
+
+def panel_sql(name: str) -> str:
+    """A panel's query: the named ClickHouse statement with the logical database names, on one
+    line (as Grafana's query editor shows it)."""
+    text = render_text(name, load(name).text, LOGICAL_DATABASES)
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def business_dashboard() -> dict[str, Any]:
-    s = BUSINESS_SQL
     panels = [
         _panel(
             1,
             "Views, likes and CTR by os",
             "timeseries",
-            [sql(s["views_ctr_by_os"], fmt=0)],
+            [sql(panel_sql("activity/panel_views_ctr_by_os"), fmt=0)],
             0,
             0,
             datasource=CLICKHOUSE,
@@ -312,7 +297,7 @@ def business_dashboard() -> dict[str, Any]:
             2,
             "Messages by gender",
             "timeseries",
-            [sql(s["messages_by_gender"], fmt=0)],
+            [sql(panel_sql("activity/panel_messages_by_gender"), fmt=0)],
             12,
             0,
             datasource=CLICKHOUSE,
@@ -321,7 +306,7 @@ def business_dashboard() -> dict[str, Any]:
             3,
             "Weekly sales by region",
             "timeseries",
-            [sql(s["sales_by_region"], fmt=0)],
+            [sql(panel_sql("sales/panel_sales_by_region"), fmt=0)],
             0,
             8,
             datasource=CLICKHOUSE,
@@ -331,7 +316,7 @@ def business_dashboard() -> dict[str, Any]:
             4,
             "Prosthesis efficiency and usage",
             "timeseries",
-            [sql(s["mart_efficiency"], fmt=0)],
+            [sql(panel_sql("telemetry/panel_mart_efficiency"), fmt=0)],
             12,
             8,
             datasource=CLICKHOUSE,
@@ -341,7 +326,7 @@ def business_dashboard() -> dict[str, Any]:
             5,
             "Anomaly alerts sent",
             "table",
-            [sql(s["alerts_sent"])],
+            [sql(panel_sql("alerts/panel_alerts_sent"))],
             0,
             16,
             w=24,

@@ -7,9 +7,10 @@ system — ``labels.flow``, ``labels.task_family``, ``labels.task_id``, ``labels
 ``labels.run_id`` — from ``context(...)`` or the record's ``extra``.
 
 A redaction filter runs before any output: values of secret settings (passwords, tokens, API
-keys read from the environment), ``key=value`` / ``"key": "value"`` pairs whose key names a
-secret, bearer tokens, Telegram bot tokens in URLs and e-mail addresses are replaced by
-``[REDACTED]``, whatever the caller passes (message, arguments, extra fields, tracebacks).
+keys from the environment or the ``.env`` file: ``config.settings.secret_values``),
+``key=value`` / ``"key": "value"`` pairs whose key names a secret, bearer tokens, Telegram bot
+tokens in URLs and e-mail addresses are replaced by ``[REDACTED]``, whatever the caller passes
+(message, arguments, extra fields, tracebacks).
 
 Elasticsearch, when ``PIPELINE_ELASTICSEARCH_URL`` is set: records go through a bounded queue to
 a background thread that sends ``_bulk`` requests (``create`` with the record's own id into daily
@@ -28,10 +29,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import json
 import logging
 import logging.handlers
-import os
 import queue
 import re
 import sys
@@ -45,8 +46,9 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
+from config import settings as config
+
 REDACTED = "[REDACTED]"
-SECRET_ENV = re.compile(r"(PASSWORD|TOKEN|SECRET|API_KEY|_KEY)$")
 SECRET_WORDS = r"password|passwd|token|secret|api[_-]?key|authorization"
 _PAIR = re.compile(
     rf"(?i)(\"?(?:[\w.-]*(?:{SECRET_WORDS})[\w.-]*)\"?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
@@ -58,7 +60,13 @@ CONTEXT_KEYS = ("flow", "task_family", "task_id", "file_id", "run_id")
 _context: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
     "log_context", default=()
 )
-RUN_ID = os.environ.get("PIPELINE_RUN_ID") or uuid.uuid4().hex[:12]
+
+
+@functools.cache
+def run_id() -> str:
+    """One id for every record of a run: ``PIPELINE_RUN_ID`` when the caller gives one, else made
+    once per process (Luigi's forked workers inherit it, so one command has one id)."""
+    return config.load_settings().monitoring.run_id or uuid.uuid4().hex[:12]
 
 
 def bind(**values: Any) -> None:
@@ -79,12 +87,8 @@ def context(**values: Any) -> Iterator[None]:
 
 
 def secret_values(env: dict[str, str] | None = None) -> list[str]:
-    env = dict(os.environ if env is None else env)
-    return sorted(
-        {v for k, v in env.items() if SECRET_ENV.search(k.upper()) and len(v) >= 4},
-        key=len,
-        reverse=True,
-    )
+    """The secret values to scrub, longest first (``config.settings.secret_values``)."""
+    return config.secret_values(env)
 
 
 def redact(text: str, secrets: list[str] | None = None) -> str:
@@ -141,7 +145,7 @@ def ecs_document(record: logging.LogRecord, service: str) -> dict[str, Any]:
         "message": record.getMessage() if record.args else str(record.msg),
         "service.name": service,
         "process.pid": record.process,
-        "labels.run_id": RUN_ID,
+        "labels.run_id": run_id(),
     }
     labels: dict[str, Any] = dict(_context.get())
     for key, value in vars(record).items():
@@ -315,10 +319,8 @@ class PipelineHandler(logging.Handler):
     ``PIPELINE_ELASTICSEARCH_URL`` is set. ``config/logging.ini`` names it for ``luigi``."""
 
     def __init__(self, service: str = "pipeline", log_dir: str = "") -> None:
-        from config.settings import load_settings
-
         super().__init__()
-        settings = load_settings()
+        settings = config.load_settings()
         folder = Path(log_dir) if log_dir else settings.paths.logs
         folder.mkdir(parents=True, exist_ok=True)
         formatter = EcsFormatter(service=service)
@@ -339,6 +341,7 @@ class PipelineHandler(logging.Handler):
                 settings.monitoring.elasticsearch_url,
                 settings.monitoring.elasticsearch_api_key,
                 service=service,
+                timeout_s=settings.monitoring.elasticsearch_timeout_s,
             )
             self.outputs.append(self.elasticsearch)
         self.addFilter(RedactFilter())

@@ -27,7 +27,6 @@ Metrics (all prefixed ``pipeline_``):
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
@@ -62,20 +61,11 @@ def flow_of(task: luigi.Task) -> str:
     return task.get_task_namespace() or "other"
 
 
-_clients: dict[tuple[int, str, int, int], Any] = {}
-
-
 def _redis() -> Any:
-    """One Redis client per process and server (an event per task must not open a connection
-    each time; a forked worker gets its own)."""
-    from config.settings import load_settings
-    from flags.mirror import connect
+    """This process's Redis client (``pipeline.systems.redis``)."""
+    from pipeline.systems.redis import client
 
-    settings = load_settings().redis
-    key = (os.getpid(), settings.host, settings.port, settings.db)
-    if key not in _clients:
-        _clients[key] = connect(settings)
-    return _clients[key]
+    return client()
 
 
 def record_run(task: luigi.Task, outcome: str, flow: str | None = None) -> None:
@@ -209,10 +199,14 @@ def push() -> bool:
     settings = load_settings()
     url = settings.monitoring.pushgateway_url
     # One group per environment: the tests' pushes never overwrite the demo's.
-    instance = os.environ.get("PIPELINE_METRICS_INSTANCE") or settings.environment_name
+    instance = settings.monitoring.metrics_instance
     try:
         pushadd_to_gateway(
-            url, job=JOB, registry=registry(), grouping_key={"instance": instance}, timeout=5
+            url,
+            job=JOB,
+            registry=registry(),
+            grouping_key={"instance": instance},
+            timeout=settings.monitoring.pushgateway_timeout_s,
         )
         return True
     except Exception as exc:  # the Pushgateway or Redis away: never fail a task for metrics

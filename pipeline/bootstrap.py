@@ -10,6 +10,7 @@ import sys
 import time
 
 from config.settings import CLICKHOUSE_DATABASES, POSTGRES_SCHEMAS, Settings, load_settings
+from pipeline.systems import postgres
 from pipeline.systems.clickhouse import ClickHouse, ClickHouseError
 from pipeline.systems.postgres import PostgresError, transaction
 
@@ -17,7 +18,7 @@ from pipeline.systems.postgres import PostgresError, transaction
 def create_postgres_schemas(settings: Settings) -> list[str]:
     with transaction(settings.postgres) as cur:
         for schema in POSTGRES_SCHEMAS:
-            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            postgres.run(cur, "stack/create_schema", schema=schema)
     return list(POSTGRES_SCHEMAS)
 
 

@@ -1,8 +1,19 @@
+import ast
+import re
 from pathlib import Path
 
 import pytest
 
-from config.settings import DEFAULT_PORTS, SettingsError, load_settings, read_env_file
+from config.settings import (
+    DEFAULT_PORTS,
+    PREFIXES,
+    PROJECT_ROOT,
+    SettingsError,
+    load_settings,
+    read_env_file,
+)
+
+ROOT = PROJECT_ROOT
 
 
 def test_defaults_point_at_the_local_stack(tmp_path: Path) -> None:
@@ -79,3 +90,101 @@ def test_committed_example_has_no_real_secrets() -> None:
     values = read_env_file(example)
     assert values.keys() <= {"PIPELINE_PG_PASSWORD"}
     assert values["PIPELINE_PG_PASSWORD"] == "local-stack-only"
+
+
+def test_flow_knobs_have_their_documented_defaults_and_overrides(tmp_path: Path) -> None:
+    flows = load_settings({"PIPELINE_ENV_FILE": str(tmp_path / "none")}).flows
+    assert (flows.inbox_batch_size, flows.inbox_min_file_age_s, flows.inbox_max_attempts) == (
+        50,
+        10.0,
+        5,
+    )
+    assert (flows.retention_hot_days, flows.retention_archive_days) == (400, 365)
+    assert flows.daily_retries == 2
+    assert flows.alerts_config == ROOT / "config" / "alerts.toml"
+    changed = load_settings(
+        {
+            "PIPELINE_ENV_FILE": "/nonexistent",
+            "PIPELINE_INBOX_BATCH_SIZE": "7",
+            "PIPELINE_RETENTION_HOT_DAYS": "30",
+            "PIPELINE_ALERTS_CONFIG": str(tmp_path / "alerts.toml"),
+        }
+    ).flows
+    assert (changed.inbox_batch_size, changed.retention_hot_days) == (7, 30)
+    assert changed.alerts_config == tmp_path / "alerts.toml"
+    with pytest.raises(SettingsError, match="PIPELINE_INBOX_BATCH_SIZE must be at least 1"):
+        load_settings({"PIPELINE_ENV_FILE": "/nonexistent", "PIPELINE_INBOX_BATCH_SIZE": "0"})
+
+
+def test_timeouts_and_the_metrics_group_are_settings() -> None:
+    s = load_settings({"PIPELINE_ENV_FILE": "/nonexistent", "PIPELINE_ENV": "staging"})
+    assert s.postgres.connect_kwargs()["connect_timeout"] == 10
+    assert (s.clickhouse.timeout_s, s.redis.timeout_s, s.telegram.timeout_s) == (300.0, 2.0, 30.0)
+    assert s.monitoring.metrics_instance == "staging"  # one Pushgateway group per environment
+    s = load_settings({"PIPELINE_ENV_FILE": "/nonexistent", "PIPELINE_METRICS_INSTANCE": "tests"})
+    assert s.monitoring.metrics_instance == "tests"
+
+
+def test_settings_are_read_once_per_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PIPELINE_CRM_PAGE_SIZE=3\n")
+    monkeypatch.delenv("PIPELINE_CRM_PAGE_SIZE", raising=False)
+    monkeypatch.setenv("PIPELINE_ENV_FILE", str(env_file))
+    first = load_settings()
+    assert load_settings() is first  # the same environment: not read again
+    monkeypatch.setenv("PIPELINE_RUNTIME_DIR", str(tmp_path))
+    moved = load_settings()
+    assert moved is not first and moved.paths.runtime == tmp_path
+    assert moved.crm.page_size == 3
+    env_file.write_text("PIPELINE_CRM_PAGE_SIZE=4\n# a longer file\n")
+    assert load_settings().crm.page_size == 4  # a changed .env file is read again
+    monkeypatch.setenv("UNRELATED_VARIABLE", "x")
+    assert load_settings() is load_settings()
+
+
+def _variables_read_by_settings() -> set[str]:
+    """Every variable name ``config/settings.py`` passes to ``get``, ``_int``, ``_float`` or
+    ``_identifier``."""
+    tree = ast.parse((ROOT / "config" / "settings.py").read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if called in {"get", "_int", "_float", "_identifier"}:
+            names |= {
+                a.value
+                for a in node.args
+                if isinstance(a, ast.Constant)
+                and isinstance(a.value, str)
+                and re.fullmatch(r"[A-Z][A-Z0-9_]+", a.value)
+            }
+    return names
+
+
+def test_env_example_lists_exactly_the_variables_the_settings_read() -> None:
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    listed = set(re.findall(r"(?m)^#?\s*([A-Z][A-Z0-9_]*)=", example))
+    read = _variables_read_by_settings()
+    assert len(read) > 40  # the parser found them
+    assert all(name.startswith(PREFIXES) for name in read)
+    ours = {name for name in listed if name.startswith(PREFIXES)}
+    assert ours == read, f"missing: {sorted(read - ours)}; not read: {sorted(ours - read)}"
+    # The rest is for the compose file: variables it interpolates, and compose's own.
+    compose = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "docker-compose.yml").read_text()))
+    assert listed - ours <= compose | {"COMPOSE_PROJECT_NAME"}
+
+
+def test_no_module_reads_the_environment_but_the_settings() -> None:
+    # The cron runner hands its environment to the jobs it starts; it reads no setting from it.
+    allowed = {ROOT / "pipeline" / "cron.py"}
+    readers = [
+        str(path.relative_to(ROOT))
+        for folder in ("pipeline", "flags", "monitoring", "demo")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if path not in allowed and re.search(r"os\.environ|os\.getenv|getenv\(", path.read_text())
+    ]
+    assert readers == []

@@ -1,4 +1,5 @@
-"""User activity ETL (seeds 000/001): daily for yesterday into ClickHouse ``test.activity_daily``.
+"""User activity ETL of the feed and messenger app: daily for yesterday into ClickHouse
+``test.activity_daily``.
 
 ::
 
@@ -17,8 +18,8 @@
 
 Work files: ``var/activity/<date>/`` (no personal data: ids, counts, attributes).
 
-    luigi --module pipeline.activity ActivityDaily --date 2024-01-15 --workers 2
-    luigi --module pipeline.activity RangeDaily --of ActivityDaily \\
+    luigi --module pipeline.activity activity.ActivityDaily --date 2024-01-15 --workers 2
+    luigi --module pipeline.activity RangeDaily --of activity.ActivityDaily \\
         --start 2024-01-01 --stop 2024-02-01                      # a backfill
 """
 
@@ -39,14 +40,16 @@ from pipeline.activity.transform import (
     join_users,
     slice_by,
 )
-from pipeline.core.tasks import TWO_RETRIES, PipelineTask, yesterday
+from pipeline.core.tasks import PipelineTask, daily_retry_count, yesterday
 from pipeline.core.workfiles import day_target, read_frame, write_frame
 from pipeline.systems.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks, replace_day
 
+DATE_HELP = "The day (UTC) of the events; default: yesterday."
+
 
 class ActivityTask(PipelineTask):
-    date = luigi.DateParameter(default=yesterday())
-    retry_count = TWO_RETRIES  # [scheduler] retry_delay apart
+    date = luigi.DateParameter(default=yesterday(), description=DATE_HELP)
+    retry_count = daily_retry_count()  # [scheduler] retry_delay apart
 
 
 class ExtractPerUser(ActivityTask):
@@ -103,7 +106,9 @@ class JoinActivity(ActivityTask):
 class SliceActivity(ActivityTask):
     """The day's metrics per value of one dimension (os, gender or age)."""
 
-    dimension = luigi.ChoiceParameter(choices=DIMENSIONS)
+    dimension = luigi.ChoiceParameter(
+        choices=DIMENSIONS, description="The attribute to slice by: " + ", ".join(DIMENSIONS) + "."
+    )
 
     def requires(self) -> JoinActivity:
         return JoinActivity(date=self.date)
@@ -150,7 +155,7 @@ class LoadActivity(ActivityTask):
 class ActivityDaily(luigi.WrapperTask):
     """The activity ETL for one day (default: yesterday)."""
 
-    date = luigi.DateParameter(default=yesterday())
+    date = luigi.DateParameter(default=yesterday(), description=DATE_HELP)
 
     def requires(self) -> LoadActivity:
         return LoadActivity(date=self.date)

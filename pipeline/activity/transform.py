@@ -1,4 +1,4 @@
-"""The activity ETL's transforms (seeds 000/001): pure, per-user frames in, slices out.
+"""The activity ETL's transforms: pure, per-user frames in, slices out.
 
 - ``join_users``: the feed side (views, likes) and the messenger side (sent, received, and the
   distinct people each way) of a day, one row per user. A user present on one side only gets

@@ -8,7 +8,7 @@ with ``--agg sum`` and as missing otherwise.
     python -m pipeline.alerts.detect views.csv --time-column ts --value-column views
     python -m pipeline.alerts.detect ctr.csv --time-column time --value-column ctr --agg mean \\
         --slot 15min --k 4 --min-change 0.1 --format json
-    python -m pipeline.alerts.detect views.csv --rule simple --threshold 0.3     # the seed's rule
+    python -m pipeline.alerts.detect views.csv --rule simple --threshold 0.3     # the simple rule
 
 Output: the anomalous slots (``--all``: every slot) with value, baseline, band and change, as CSV
 (default) or JSON lines, on stdout.

@@ -1,7 +1,7 @@
-"""Anomaly detection for metrics in time slots (seed 001, project 3): pure, series in, decisions.
+"""Anomaly detection for metrics in time slots (the 15-minute alerts): pure, series in, decisions.
 
-The seed's simple rule compares a slot with the same slot a day before. Metrics of a feed have a
-strong daily rhythm and noise: one odd yesterday makes that rule fire today. This detector:
+The requirement's simple rule compares a slot with the same slot a day before. Metrics of a feed
+have a strong daily rhythm and noise: one odd yesterday makes that rule fire today. This detector:
 
 1. **Seasonal baseline**: the median of the same slot on the previous ``days`` days (at least
    ``min_days`` of them), so one unusual day in the history does not move it.
@@ -104,7 +104,7 @@ def detect(
 
 
 def simple_rule(series: pd.Series, slot: pd.Timedelta, threshold: float = 0.3) -> pd.DataFrame:
-    """The seed's rule: the same slot a day before, deviation over ``threshold``."""
+    """The requirement's simple rule: the same slot a day before, deviation over ``threshold``."""
     values = series.astype(float)
     before = values.shift(int(pd.Timedelta(days=1) / slot))
     change = (values - before) / before.where(before > 0)

@@ -1,4 +1,4 @@
-"""Anomaly alerts every 15 minutes (seed 001, project 3).
+"""Anomaly alerts on the feed and messenger app's key metrics, every 15 minutes.
 
 For the last complete 15-minute slot (UTC), the check reads the metrics of the feed (active
 users, views, likes, CTR) and the messenger (active users, messages sent), overall and per value
@@ -10,9 +10,9 @@ cooldown while it lasts, and send one recovery message when it ends. Every messa
 ClickHouse ``ops.alerts``; it carries the metric, slice, current value, deviation, links to a
 dashboard and a chart, the responsible person's mention, and a chart of today against yesterday.
 
-    luigi --module pipeline.alerts AlertCheck                         # the last complete slot
-    luigi --module pipeline.alerts AlertCheck --slot 2024-01-17T1415
-    luigi --module pipeline.alerts AlertReplay --start 2024-01-17T0000 --end 2024-01-18T0000
+    luigi --module pipeline.alerts alerts.AlertCheck                  # the last complete slot
+    luigi --module pipeline.alerts alerts.AlertCheck --slot 2024-01-17T1415
+    luigi --module pipeline.alerts alerts.AlertReplay --start 2024-01-17T0000 --end 2024-01-18T0000
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +28,13 @@ from typing import Any
 import luigi
 import pandas as pd
 
-from config.settings import PROJECT_ROOT
-from flags.mirror import connect
+from config.settings import load_settings
 from monitoring.metrics import record_alert
 from pipeline.activity.contract import SOURCE_TABLES_DDL
 from pipeline.alerts.detector import AlertState, Sensitivity, detect, transition
 from pipeline.core.tasks import PipelineTask
 from pipeline.systems.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
+from pipeline.systems.redis import client
 from pipeline.systems.telegram import Notifier
 
 SLOT = pd.Timedelta(minutes=15)
@@ -61,9 +60,7 @@ class AlertConfig:
 
 
 def load_config(path: Path | None = None) -> AlertConfig:
-    path = path or Path(
-        os.environ.get("PIPELINE_ALERTS_CONFIG") or PROJECT_ROOT / "config" / "alerts.toml"
-    )
+    path = path or load_settings().flows.alerts_config
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     metrics = {}
     for name, spec in raw.get("metrics", {}).items():
@@ -237,7 +234,7 @@ def check_slot(
     ch = ClickHouse()
     ch.ensure(*SOURCE_TABLES_DDL)
     ch.execute("ops/create_alerts")
-    redis = connect()
+    redis = client()
     start = slot - pd.Timedelta(days=config.history_days + 1)
     if metrics is None:
         frame = metric_frames(ch, start, slot + SLOT, config.slices)
@@ -305,7 +302,12 @@ def _num(value: Any) -> float:
 class AlertCheck(PipelineTask):
     """The check of one 15-minute slot (default: the last complete one)."""
 
-    slot = luigi.DateMinuteParameter(interval=15, default=last_complete_slot())
+    slot = luigi.DateMinuteParameter(
+        interval=15,
+        default=last_complete_slot(),
+        description="The slot's start, UTC (YYYY-MM-DDTHHMM, a quarter hour);"
+        " default: the last complete slot.",
+    )
 
     def output(self) -> ClickHouseMarkerTarget:
         return ClickHouseMarkerTarget("alert_check", self.slot.isoformat())
@@ -320,8 +322,12 @@ class AlertReplay(PipelineTask):
     """Every slot of [start, end) checked in order, as the live check would have (a backfill,
     the demo)."""
 
-    start = luigi.DateMinuteParameter(interval=15)
-    end = luigi.DateMinuteParameter(interval=15)
+    start = luigi.DateMinuteParameter(
+        interval=15, description="The first slot, UTC (YYYY-MM-DDTHHMM, a quarter hour)."
+    )
+    end = luigi.DateMinuteParameter(
+        interval=15, description="The slot after the last one checked, UTC (YYYY-MM-DDTHHMM)."
+    )
 
     def output(self) -> ClickHouseMarkerTarget:
         return ClickHouseMarkerTarget(

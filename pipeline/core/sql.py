@@ -5,7 +5,8 @@ A statement is a file beside the code that uses it, addressed as ``"<group>/<nam
 - a flow's statements: ``pipeline/<flow>/sql/<engine>/<name>.sql`` (group = the flow);
 - the systems' own (load markers, the stage-and-swap replace, databases):
   ``pipeline/systems/sql/<engine>/<group>/<name>.sql``;
-- the demo's generators: ``demo/sql/<engine>/<name>.sql`` (group ``demo``).
+- the demo's generators: ``demo/sql/<engine>/<name>.sql`` (group ``demo``);
+- the benchmarks' set-up: ``benchmarks/sql/<engine>/<name>.sql`` (group ``benchmarks``).
 
 ``<engine>`` is ``clickhouse`` or ``postgres``. Nothing else in the project sends SQL of its own,
 so the dialect check (``tests/systems/test_clickhouse_dialect.py``) can run every ClickHouse
@@ -107,6 +108,8 @@ def statement_files(engine: str) -> dict[str, Path]:
         found[f"{path.parent.name}/{path.stem}"] = path
     for path in PROJECT_ROOT.glob(f"demo/sql/{engine}/*.sql"):
         found[f"demo/{path.stem}"] = path
+    for path in PROJECT_ROOT.glob(f"benchmarks/sql/{engine}/*.sql"):
+        found[f"benchmarks/{path.stem}"] = path
     return dict(sorted(found.items()))
 
 

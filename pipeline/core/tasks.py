@@ -6,13 +6,16 @@ import datetime as dt
 
 import luigi
 
+from config.settings import load_settings
 from monitoring import metrics
 
 metrics.install()  # runs by outcome, durations, last success: pushed at the end of every task
 
 
-# Luigi's retry_count is the number of failures before a task is disabled: two retries is 3.
-TWO_RETRIES = 3
+def daily_retry_count() -> int:
+    """Luigi's ``retry_count`` for the daily flows' tasks. Luigi counts the failures before it
+    gives up, so it is the configured retries (``PIPELINE_DAILY_RETRIES``, default 2) plus one."""
+    return load_settings().flows.daily_retries + 1
 
 
 def yesterday() -> dt.date:

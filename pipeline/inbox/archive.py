@@ -3,7 +3,6 @@ the work copy goes) or quarantined (kept whole, with its reason beside it)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import gzip
 import logging
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flags import document as doc
-from pipeline.core.files import atomic_open, durable_move
+from pipeline.core.files import atomic_open, atomic_write, durable_move
 from pipeline.inbox.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -25,22 +24,27 @@ class ArchiveStage(Workspace):
         flag = self.ledger.get(file_id)
         source = Path(flag["source"]["path"])
         target = self.paths.quarantine / f"{file_id}__{source.name}"
+        # The effects first, durably (a crash here is resumed: the move is skipped when done),
+        # then the flag, then the empty work folder.
         if source.exists() or source.is_symlink():
             durable_move(source, target)
-        (self.paths.quarantine / f"{file_id}.reason.txt").write_text(
-            reason + "\n", encoding="utf-8"
-        )
-        with contextlib.suppress(OSError):
-            self.work_dir(file_id).rmdir()
+        atomic_write(self.paths.quarantine / f"{file_id}.reason.txt", reason + "\n", mode=0o640)
         if flag["status"] == doc.FAILED:
             flag = self.ledger.retry(file_id, note="quarantining after a failure")
         self.ledger.advance(
             file_id, doc.QUARANTINED, note=reason, details={"quarantine_path": str(target)}
         )
+        self.clear_work(file_id)
         log.warning("quarantined %s: %s", file_id, reason)
 
+    def clear_work(self, file_id: str) -> None:
+        """Remove a settled file's work folder (its archive or quarantine copy is durable and
+        its flag says so)."""
+        shutil.rmtree(self.work_dir(file_id), ignore_errors=True)
+
     def archive(self, file_id: str) -> str:
-        """gzip the original under archive/YYYY/MM/DD/, durably, then remove the work copy."""
+        """gzip the original under archive/YYYY/MM/DD/, durably (the caller records it in the
+        flag, then clears the work folder)."""
         flag = self.ledger.get(file_id)
         source = Path(flag["source"]["path"])
         day = dt.datetime.fromisoformat(flag["created_at"])
@@ -55,15 +59,14 @@ class ArchiveStage(Workspace):
                 ) as gz,
             ):
                 shutil.copyfileobj(raw, gz, 1 << 20)
-        # The copy is durable: only now may the work copy go.
-        shutil.rmtree(self.work_dir(file_id), ignore_errors=True)
         return str(target)
 
     def _archive(self, flag: dict[str, Any], began: float) -> None:
-        path = self.archive(flag["file_id"])
+        path = self.archive(flag["file_id"])  # durable before the flag says archived
         self.ledger.advance(
             flag["file_id"],
             doc.ARCHIVED,
             duration_s=round(time.perf_counter() - began, 6),
             details={"archive_path": path},
         )
+        self.clear_work(flag["file_id"])  # the original goes only once the flag has the copy

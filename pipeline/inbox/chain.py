@@ -10,6 +10,7 @@ Each stage lives in its own module (``register``, ``validate`` + ``transform`` (
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,20 +19,24 @@ import pandas as pd
 
 from config.settings import load_settings
 from flags import document as doc
+from flags.document import FILE_ID
 from flags.ledger import Ledger
+from flags.store import CorruptFlag, FlagNotFound
 from monitoring.logs import context as log_context
 from monitoring.metrics import record_rows
+from pipeline.core.errors import ServerUnavailable
 from pipeline.core.files import atomic_open, atomic_write
 from pipeline.inbox.archive import ArchiveStage
 from pipeline.inbox.files import file_lock
 from pipeline.inbox.load import LoadStage, write_csv
-from pipeline.inbox.register import RegisterStage
+from pipeline.inbox.register import UNKNOWN_DATASET, RegisterStage
 from pipeline.inbox.transform import transform
 from pipeline.inbox.validate import FileRejected, check, describe_rejects, reject_share
 
 log = logging.getLogger(__name__)
 
-MAX_AUTOMATIC_ATTEMPTS = 5
+# Attempts of a failed file the sweeps make on their own; then it waits for `flags retry`.
+MAX_AUTOMATIC_ATTEMPTS = load_settings().flows.inbox_max_attempts
 
 
 class Inbox(RegisterStage, LoadStage, ArchiveStage):
@@ -65,14 +70,41 @@ class Inbox(RegisterStage, LoadStage, ArchiveStage):
                 if status in doc.SETTLED:
                     if status == doc.DUPLICATE and "archive_path" not in flag["details"]:
                         self.ledger.annotate(file_id, "archive_path", self.archive(file_id))
+                    self.clear_work(file_id)  # the copy is durable and the flag names it
                     return str(status)
+                if status == doc.RECEIVED and self._resume_registration(flag):
+                    continue
                 step = STEPS[status]
                 began = time.perf_counter()
                 try:
                     step(self, flag, began)
+                except ServerUnavailable:
+                    raise  # not the file's fault: no attempt spent, the next sweep goes on
                 except Exception as exc:
                     self.ledger.fail(file_id, stage=NEXT[status], error=exc)
                     raise
+
+    def _resume_registration(self, flag: dict[str, Any]) -> bool:
+        """Finish what registration decided but a crash cut short; True if the flag changed.
+
+        A later arrival of bytes already seen (its id has an arrival suffix) is a duplicate; a
+        file no contract matches is quarantined. Both are decided by the file's name and content,
+        so a rerun decides the same."""
+        file_id = flag["file_id"]
+        base, _, arrival = file_id.partition("-")
+        if arrival and flag.get("duplicate_of") is None:
+            self.ledger.mark_duplicate(file_id, base)
+            return True
+        if flag["dataset"] == UNKNOWN_DATASET:
+            note = flag["history"][0].get("note") or ""
+            reason = (
+                note
+                if not note.startswith("from ")
+                else (f"no dataset contract matches the file name {flag['source']['name']!r}")
+            )
+            self.quarantine(file_id, reason)
+            return True
+        return False
 
     def _validate(self, flag: dict[str, Any], began: float) -> None:
         file_id = flag["file_id"]
@@ -136,19 +168,38 @@ class Inbox(RegisterStage, LoadStage, ArchiveStage):
         )
 
     def pending(self, dataset: str | None = None) -> list[str]:
-        """Flags whose chain has not finished (a crash, a failure to retry)."""
+        """Files whose chain has not finished, from the file system and the JSON flags — never
+        from the Redis index: a file is in ``work/<id>/`` from registration until its archive or
+        quarantine copy is durable and its flag says so. A settled file's leftover folder (a
+        crash after its flag was written) is cleared on the way; a failed file waits for a
+        person once its automatic attempts are spent."""
         ids: list[str] = []
-        for status in (doc.RECEIVED, doc.VALIDATED, doc.TRANSFORMED, doc.LOADED, doc.FAILED):
-            flags, _ = self.ledger.list(status=status, dataset=dataset)
-            ids.extend(
-                f["file_id"]
-                for f in flags
-                if f["status"] != doc.FAILED or f["attempts"] < MAX_AUTOMATIC_ATTEMPTS
-            )
-        # A duplicate is archived right after registration; a crash in between leaves this.
-        duplicates, _ = self.ledger.list(status=doc.DUPLICATE, dataset=dataset)
-        ids.extend(f["file_id"] for f in duplicates if "archive_path" not in f["details"])
-        return sorted(set(ids))
+        if not self.paths.work.is_dir():
+            return ids
+        with os.scandir(self.paths.work) as entries:
+            names = sorted(e.name for e in entries if e.is_dir() and FILE_ID.match(e.name))
+        for file_id in names:
+            try:
+                flag = self.ledger.get(file_id)
+            except FlagNotFound:
+                log.error("work folder %s has no flag: left for a person", file_id)
+                continue
+            except CorruptFlag as exc:
+                log.error("work folder %s: %s", file_id, exc)
+                continue
+            if dataset is not None and flag["dataset"] not in (dataset, UNKNOWN_DATASET):
+                continue
+            status = flag["status"]
+            if status in doc.SETTLED:
+                if status == doc.DUPLICATE and "archive_path" not in flag["details"]:
+                    ids.append(file_id)  # its archive copy is still to be made
+                else:
+                    self.clear_work(file_id)
+                continue
+            if status == doc.FAILED and flag["attempts"] >= MAX_AUTOMATIC_ATTEMPTS:
+                continue
+            ids.append(file_id)
+        return ids
 
 
 STEPS = {

@@ -14,6 +14,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 
+# Values are exact end to end: an "int" is a 64-bit integer (PostgreSQL bigint), a "decimal" a
+# fixed-point number of ``precision`` digits, ``scale`` of them after the point (numeric(p, s)).
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+# How a decimal with more places than the column's scale is brought to it: "half_up" rounds to the
+# nearest, a tie away from zero (0.125 -> 0.13, -0.125 -> -0.13); "reject" makes it a bad row.
+ROUNDINGS = ("half_up", "reject")
+MB = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -23,16 +33,30 @@ class Column:
     max: int | Decimal | dt.date | None = None
     allowed: frozenset[str] | None = None
     max_length: int = 256
+    # "decimal" only: digits in all, digits after the point, and how extra places are treated.
+    precision: int = 14
+    scale: int = 2
+    rounding: str = "half_up"
 
     def __post_init__(self) -> None:
         if self.type not in {"int", "decimal", "date", "str"}:
             raise ValueError(f"column {self.name}: unknown type {self.type!r}")
+        if self.rounding not in ROUNDINGS:
+            raise ValueError(f"column {self.name}: rounding must be one of {ROUNDINGS}")
+        if not 0 <= self.scale <= self.precision <= 38:  # Arrow's decimal128
+            raise ValueError(f"column {self.name}: need 0 <= scale <= precision <= 38")
+        for bound in (self.min, self.max):
+            if bound is not None and isinstance(bound, float):
+                raise ValueError(f"column {self.name}: bounds are exact (int, Decimal), not float")
 
     @property
     def pg_type(self) -> str:
-        return {"int": "bigint", "decimal": "numeric(14, 2)", "date": "date", "str": "text"}[
-            self.type
-        ]
+        return {
+            "int": "bigint",
+            "decimal": f"numeric({self.precision}, {self.scale})",
+            "date": "date",
+            "str": "text",
+        }[self.type]
 
 
 @dataclass(frozen=True)
@@ -45,6 +69,8 @@ class Contract:
     pg_table: str
     # A file with more than this share of bad rows is quarantined whole.
     reject_threshold: float = 0.05
+    # A file larger than this is quarantined with the reason, never read.
+    max_bytes: int = 512 * MB
     delimiter: str = ","
     encoding: str = "utf-8"
     transform: str = "identity"
@@ -73,7 +99,7 @@ class Contract:
 SALES = Contract(
     dataset="sales",
     pattern=re.compile(
-        r"sales_(?P<year>\d{4})_w(?P<week>\d{2})_(?P<region>north|south|east|west)\.csv"
+        r"sales_(?P<year>[0-9]{4})_w(?P<week>[0-9]{2})_(?P<region>north|south|east|west)\.csv"
     ),
     columns=(
         Column("sale_id", "int", min=1),
@@ -81,16 +107,25 @@ SALES = Contract(
         Column("product_id", "int", min=1),
         Column("quantity", "int", min=1, max=1000),
         Column("sale_date", "date", min=dt.date(2000, 1, 1), max=dt.date(2100, 1, 1)),
-        Column("sale_amount", "decimal", min=Decimal("0"), max=Decimal("10000000")),
+        Column(
+            "sale_amount",
+            "decimal",
+            min=Decimal("0"),
+            max=Decimal("10000000"),
+            precision=14,
+            scale=2,
+            rounding="half_up",
+        ),
         Column("region", "str", allowed=frozenset({"North", "South", "East", "West"})),
     ),
     key=("sale_id",),
     pg_table="sales.sales",
     reject_threshold=0.05,
+    max_bytes=512 * MB,
     transform="transform_sales",
     indexes=("sale_date",),
     retention_column="sale_date",
-    description="One row per order: weekly files per region (seed 004).",
+    description="One row per order: weekly files per region (the online store's sales).",
 )
 
 CONTRACTS: dict[str, Contract] = {c.dataset: c for c in (SALES,)}

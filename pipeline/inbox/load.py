@@ -15,6 +15,7 @@ from flags import document as doc
 from monitoring.metrics import record_rows
 from pipeline.inbox.contract import Contract
 from pipeline.inbox.workspace import Workspace
+from pipeline.systems import postgres
 from pipeline.systems.postgres import (
     copy_csv,
     ensure_marker_table,
@@ -51,6 +52,13 @@ class LoadStage(Workspace):
                     rows = copy_csv(cur, contract.pg_table, [*contract.names, "file_id"], handle)
                 write_marker(cur, contract.pg_table, file_id, rows)
                 copied = rows
+        expected = flag["stages"][doc.TRANSFORMED]["rows_out"]
+        if rows != expected:
+            # The flag must never say loaded for rows that are not all there (or more).
+            raise RuntimeError(
+                f"{contract.pg_table}: {rows} row(s) committed for {file_id}, the transform "
+                f"produced {expected}; look before `flags retry` (the marker holds the count)"
+            )
         if copied:  # counted once committed, and not again for a recovered load
             record_rows("inbox", contract.dataset, written=copied)
         with transaction() as cur:
@@ -74,27 +82,24 @@ def write_csv(frame: pd.DataFrame, handle: BinaryIO) -> None:
 
 def ensure_table(cur: Any, contract: Contract) -> None:
     """The dataset's table, from its contract: its columns, the file each row came from."""
-    columns = ", ".join(
-        f"{c.name} {c.pg_type}{'' if c.nullable else ' NOT NULL'}" for c in contract.columns
-    )
-    key = ", ".join(contract.key)
-    name = contract.pg_table.replace(".", "_")
-    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (contract.pg_table,))
-    if cur.fetchone()[0]:
+    table = contract.pg_table
+    if postgres.table_exists(cur, table):
         return
-    serialize_ddl(cur, contract.pg_table)
-    cur.execute(
-        f"CREATE TABLE IF NOT EXISTS {contract.pg_table} ({columns}, file_id text NOT NULL,"
-        f" loaded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY ({key}))"
+    serialize_ddl(cur, table)
+    definitions = postgres.column_definitions(
+        (c.name, c.pg_type, c.nullable) for c in contract.columns
     )
-    # BRIN, not B-tree: rows arrive a file at a time, roughly in date order, so block ranges
-    # summarise them well, and a COPY pays almost nothing to keep them (two B-trees doubled it).
-    cur.execute(
-        f"CREATE INDEX IF NOT EXISTS {name}_file_id ON {contract.pg_table}"
-        " USING brin (file_id) WITH (pages_per_range = 8, autosummarize = on)"
+    postgres.run(
+        cur, "inbox/create_table", table=table, definitions=definitions, key=list(contract.key)
     )
+    # Index names as before: <schema>_<table>_<column>, in the table's schema.
+    prefix = table.replace(".", "_")
+    postgres.run(cur, "inbox/create_file_index", table=table, index=f"{prefix}_file_id")
     for column in contract.indexes:
-        cur.execute(
-            f"CREATE INDEX IF NOT EXISTS {name}_{column} ON {contract.pg_table}"
-            f" USING brin ({column}) WITH (autosummarize = on)"
+        postgres.run(
+            cur,
+            "inbox/create_column_index",
+            table=table,
+            index=f"{prefix}_{column}",
+            column=column,
         )

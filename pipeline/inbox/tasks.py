@@ -29,15 +29,19 @@ from pathlib import Path
 
 import luigi
 
+from config.settings import load_settings
 from flags import document as doc
 from flags.ledger import Ledger
 from flags.store import FlagNotFound
+from pipeline.core.errors import ServerUnavailable
 from pipeline.core.tasks import PipelineTask
 from pipeline.inbox.chain import Inbox
 from pipeline.inbox.contract import contract_for
 from pipeline.inbox.files import ready_files
+from pipeline.systems import postgres
 
 log = logging.getLogger(__name__)
+FLOWS = load_settings().flows  # the parameters' defaults
 
 
 def matches(flag_or_name: str, name_contains: str) -> bool:
@@ -49,7 +53,9 @@ class IngestFiles(PipelineTask):
     """Run the chain of a batch of registered files (one task per batch, not per file: Luigi's
     scheduling cost grows faster than linearly with the number of tasks)."""
 
-    file_ids = luigi.ListParameter()
+    file_ids = luigi.ListParameter(
+        description="The flag ids of the registered files to run through their chain."
+    )
 
     def complete(self) -> bool:
         ledger = Ledger.from_settings()
@@ -67,6 +73,12 @@ class IngestFiles(PipelineTask):
         for index, file_id in enumerate(self.file_ids, start=1):
             try:
                 status = inbox.process(file_id)
+            except ServerUnavailable as exc:
+                left = len(self.file_ids) - index + 1
+                raise ServerUnavailable(
+                    f"{exc}; stopped with {left} file(s) left for the next sweep"
+                    " (no attempt spent: they go on once the server is back)"
+                ) from exc
             except Exception as exc:
                 failures.append(f"{file_id}: {type(exc).__name__}: {exc}")
                 status = doc.FAILED
@@ -83,10 +95,26 @@ class ProcessInbox(PipelineTask):
 
     ``dataset`` and ``name_contains`` narrow it (e.g. one week of sales)."""
 
-    dataset = luigi.Parameter(default="")
-    name_contains = luigi.Parameter(default="")
-    batch_size = luigi.IntParameter(default=50, significant=False)
-    min_age_s = luigi.FloatParameter(default=10.0, significant=False)
+    dataset = luigi.Parameter(
+        default="", description="Only files of this dataset (e.g. sales); empty: every dataset."
+    )
+    name_contains = luigi.Parameter(
+        default="",
+        description="Only files whose name contains this text (e.g. _2024_w07_ for one week).",
+    )
+    batch_size = luigi.IntParameter(
+        default=FLOWS.inbox_batch_size,
+        significant=False,
+        description="Files per ingestion task; default "
+        f"{FLOWS.inbox_batch_size} (setting PIPELINE_INBOX_BATCH_SIZE).",
+    )
+    min_age_s = luigi.FloatParameter(
+        default=FLOWS.inbox_min_file_age_s,
+        significant=False,
+        description="Seconds a file must be unchanged before it is taken, so uploads in progress"
+        f" are left alone; default {FLOWS.inbox_min_file_age_s:g}"
+        " (setting PIPELINE_INBOX_MIN_FILE_AGE_S).",
+    )
 
     def _wanted(self, path: Path) -> bool:
         if not matches(path.name, self.name_contains):
@@ -126,6 +154,8 @@ class ProcessInbox(PipelineTask):
             time.sleep(0.5)
         ids = self._pending(inbox)
         self.progress(f"registered {registered}; {len(ids)} file(s) to process")
+        if ids:
+            postgres.ping()  # an outage stops the sweep here, before any file is touched
         size = max(1, self.batch_size)
         if len(ids) > size:
             # Many files: batches as tasks, which Luigi's workers run in parallel.

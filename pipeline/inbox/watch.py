@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 
 def watch(
-    settle_s: float = 2.0,
-    sweep_every_s: float = 60.0,
+    settle_s: float | None = None,
+    sweep_every_s: float | None = None,
     local_scheduler: bool = False,
     stop_after_s: float | None = None,
 ) -> None:
@@ -27,13 +27,18 @@ def watch(
     File-system events (watchdog: inotify on Linux) mark the inbox dirty; once no event has come
     for ``settle_s`` the watcher runs the same ``ProcessInbox`` the cron sweep runs, with files
     unchanged for ``settle_s`` counted as complete. It also sweeps every ``sweep_every_s`` in
-    case an event was missed. Both triggers share one path, so a file is processed once."""
+    case an event was missed. Both triggers share one path, so a file is processed once.
+    Defaults: the ``watch_*`` settings."""
     import threading
 
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
     from watchdog.observers import Observer
 
-    paths = load_settings().paths
+    settings = load_settings()
+    settle_s = settings.flows.watch_settle_s if settle_s is None else settle_s
+    if sweep_every_s is None:
+        sweep_every_s = settings.flows.watch_sweep_every_s
+    paths = settings.paths
     paths.ensure()
     dirty = threading.Event()
     last_event = [time.monotonic()]
@@ -76,8 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     w = sub.add_parser("watch", help="start each landing file's chain within seconds")
-    w.add_argument("--settle-seconds", type=float, default=2.0)
-    w.add_argument("--sweep-every", type=float, default=60.0)
+    flows = load_settings().flows
+    w.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=flows.watch_settle_s,
+        help="quiet seconds after the last event before a sweep (PIPELINE_WATCH_SETTLE_S)",
+    )
+    w.add_argument(
+        "--sweep-every",
+        type=float,
+        default=flows.watch_sweep_every_s,
+        help="sweep at least this often, in seconds (PIPELINE_WATCH_SWEEP_EVERY_S)",
+    )
     w.add_argument("--local-scheduler", action="store_true")
     w.add_argument("--stop-after", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -1,4 +1,5 @@
-"""Morning reports (seed 001, project 2): at 11:00 for yesterday, to Telegram or the outbox.
+"""Morning reports of the feed and messenger app: at 11:00 for yesterday, to Telegram or the
+outbox.
 
 - ``FeedReport(date)``: DAU, views, likes, CTR with changes against the day before and a week
   before, and a picture of the last 7 days.
@@ -9,8 +10,8 @@ Each report's text and picture are also kept under ``var/reports/<date>/``. A re
 per day: a marker in Redis (``markers:report:<name>:<date>``, kept 30 days) makes a rerun a no-op;
 ``--resend`` sends it again.
 
-    luigi --module pipeline.reports MorningReports --date 2024-01-15
-    luigi --module pipeline.reports FeedReport --date 2024-01-15 --resend
+    luigi --module pipeline.reports reports.MorningReports --date 2024-01-15
+    luigi --module pipeline.reports reports.FeedReport --date 2024-01-15 --resend
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from pipeline.systems.clickhouse import ClickHouse
 from pipeline.systems.telegram import Notifier
 
 MARKER_TTL = dt.timedelta(days=30)
+DATE_HELP = "The day (UTC) the report is about; default: yesterday."
+RESEND_HELP = "Send the report again even if it was sent for this day already."
 
 
 def report_dir(date: dt.date) -> Path:
@@ -52,8 +55,8 @@ def keep(path: Path, data: bytes) -> None:
 class Report(PipelineTask):
     """A report built from ClickHouse and sent once for its day."""
 
-    date = luigi.DateParameter(default=yesterday())
-    resend = luigi.BoolParameter(default=False, significant=False)
+    date = luigi.DateParameter(default=yesterday(), description=DATE_HELP)
+    resend = luigi.BoolParameter(default=False, significant=False, description=RESEND_HELP)
     name = "report"
 
     def output(self) -> RedisMarkerTarget:
@@ -114,8 +117,8 @@ class AppReport(Report):
 class MorningReports(luigi.WrapperTask):
     """Both reports for one day (default: yesterday); cron runs it at 11:00."""
 
-    date = luigi.DateParameter(default=yesterday())
-    resend = luigi.BoolParameter(default=False, significant=False)
+    date = luigi.DateParameter(default=yesterday(), description=DATE_HELP)
+    resend = luigi.BoolParameter(default=False, significant=False, description=RESEND_HELP)
 
     def requires(self) -> list[Report]:
         return [

@@ -1,4 +1,4 @@
-"""The morning reports' text and pictures (seed 001, project 2): pure, frames in, text/PNG out.
+"""The morning reports' text and pictures: pure, frames in, text/PNG out.
 
 The feed report: DAU, views, likes and CTR for the day, each with its change against the day
 before and the same day a week before, and a picture of the last 7 days of each metric. The app

@@ -1,4 +1,4 @@
-"""Old data out of the way (seed 002: "archiving of old data").
+"""Old data out of the way: the file pipeline's archiving of old data.
 
 - PostgreSQL: rows of a dataset's hot table older than ``hot_days`` (by the contract's
   ``retention_column``) move to ``<table>_archive`` in one transaction (DELETE ... RETURNING feeds
@@ -6,8 +6,11 @@
 - Files: archived originals older than ``archive_days`` (by their dated folder) are deleted, and
   their flags say when.
 
-    luigi --module pipeline.retention ApplyRetention                 # daily, from cron
-    luigi --module pipeline.retention ApplyRetention --hot-days 365 --archive-days 730
+    luigi --module pipeline.retention retention.ApplyRetention       # daily, from cron
+    luigi --module pipeline.retention retention.ApplyRetention --hot-days 365 --archive-days 730
+
+The defaults of ``hot_days`` and ``archive_days`` are settings (``PIPELINE_RETENTION_HOT_DAYS``,
+``PIPELINE_RETENTION_ARCHIVE_DAYS``).
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from flags.store import FlagNotFound
 from pipeline.core.files import atomic_write
 from pipeline.core.tasks import PipelineTask
 from pipeline.inbox.contract import CONTRACTS, Contract
+from pipeline.systems import postgres
 from pipeline.systems.postgres import serialize_ddl, transaction
 
 log = logging.getLogger(__name__)
+FLOWS = load_settings().flows  # the parameters' defaults
 
 
 def move_old_rows(contract: Contract, cutoff: dt.date) -> int:
@@ -39,16 +44,18 @@ def move_old_rows(contract: Contract, cutoff: dt.date) -> int:
         return 0
     table, archive = contract.pg_table, f"{contract.pg_table}_archive"
     with transaction() as cur:
-        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
-        if not cur.fetchone()[0]:  # type: ignore[index]
+        if not postgres.table_exists(cur, table):
             return 0
         serialize_ddl(cur, archive)
-        cur.execute(f"CREATE TABLE IF NOT EXISTS {archive} (LIKE {table} INCLUDING DEFAULTS)")
-        columns = ", ".join([*contract.names, "file_id", "loaded_at"])
-        cur.execute(
-            f"WITH moved AS (DELETE FROM {table} WHERE {column} < %s RETURNING {columns})"
-            f" INSERT INTO {archive} ({columns}) SELECT {columns} FROM moved",
-            (cutoff,),
+        postgres.run(cur, "retention/create_archive", table=table, archive=archive)
+        postgres.run(
+            cur,
+            "retention/move_old_rows",
+            {"cutoff": cutoff},
+            table=table,
+            archive=archive,
+            column=column,
+            columns=[*contract.names, "file_id", "loaded_at"],
         )
         return int(cur.rowcount)
 
@@ -85,9 +92,19 @@ def delete_old_archives(archive_root: Path, cutoff: dt.date, ledger: Ledger) -> 
 class ApplyRetention(PipelineTask):
     """Apply retention once a day; the counts are kept in ``work/.retention/<day>.json``."""
 
-    day = luigi.DateParameter(default=dt.date.today())
-    hot_days = luigi.IntParameter(default=400)
-    archive_days = luigi.IntParameter(default=365)
+    day = luigi.DateParameter(
+        default=dt.date.today(), description="The day retention runs as of (default: today)."
+    )
+    hot_days = luigi.IntParameter(
+        default=FLOWS.retention_hot_days,
+        description="Rows older than this many days move to the archive table; default"
+        f" {FLOWS.retention_hot_days} (setting PIPELINE_RETENTION_HOT_DAYS).",
+    )
+    archive_days = luigi.IntParameter(
+        default=FLOWS.retention_archive_days,
+        description="Archived files older than this many days are deleted; default"
+        f" {FLOWS.retention_archive_days} (setting PIPELINE_RETENTION_ARCHIVE_DAYS).",
+    )
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(

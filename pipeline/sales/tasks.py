@@ -1,13 +1,13 @@
-"""The weekly sales flow (seed 004): the week's region files loaded -> aggregates with window
-functions in PostgreSQL -> ClickHouse with an import date -> a summary notification.
+"""The weekly sales flow of the online store: the week's region files loaded -> aggregates with
+window functions in PostgreSQL -> ClickHouse with an import date -> a summary notification.
 
-    luigi --module pipeline.sales SalesWeekly --week 2024-01-15       # one week (a Monday)
-    luigi --module pipeline.sales SalesWeekly                          # last week (cron)
-    luigi --module pipeline.sales SalesBackfill --start 2023-09-04 --end 2024-08-26
+    luigi --module pipeline.sales sales.SalesWeekly --week 2024-01-15   # one week (a Monday)
+    luigi --module pipeline.sales sales.SalesWeekly                      # last week (cron)
+    luigi --module pipeline.sales sales.SalesBackfill --start 2023-09-04 --end 2024-08-26
 
 A region whose files are missing when the week runs raises a warning notification and the flow
-goes on with the others (as the seed's run did). Any failure sends a notification naming the task
-and the error, and the run exits non-zero ([retcode] in luigi.cfg).
+goes on with the others (as the requirement's own run did). Any failure sends a notification
+naming the task and the error, and the run exits non-zero ([retcode] in luigi.cfg).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from monitoring.metrics import record_rows
 from pipeline.core.tasks import PipelineTask
 from pipeline.inbox.tasks import ProcessInbox
 from pipeline.sales.contract import REGIONS
+from pipeline.systems import postgres
 from pipeline.systems.clickhouse import (
     ClickHouse,
     ClickHouseMarkerTarget,
@@ -37,51 +38,6 @@ from pipeline.systems.postgres import (
 from pipeline.systems.telegram import Notifier
 
 log = logging.getLogger(__name__)
-
-AGG_DDL = """
-CREATE TABLE IF NOT EXISTS sales.sales_agg (
-    week_start          date NOT NULL,
-    region              text NOT NULL,
-    product_id          bigint NOT NULL,
-    sales_count         bigint NOT NULL,
-    total_amount        numeric(16, 2) NOT NULL,
-    avg_sale_amount     numeric(16, 2) NOT NULL,
-    rank_in_region      integer NOT NULL,
-    share_of_region     numeric(9, 6) NOT NULL,
-    prev_week_amount    numeric(16, 2),
-    change_vs_prev_week numeric(16, 2),
-    computed_at         timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (week_start, region, product_id)
-)
-"""
-
-# One row per region x product for the week. The previous week comes from the raw rows, not from
-# last week's aggregate, so weeks can be computed in any order (a backfill runs them in parallel).
-AGG_SQL = """
-WITH cur AS (
-    SELECT region, product_id, count(*) AS sales_count, sum(sale_amount) AS total_amount,
-           avg(sale_amount) AS avg_sale_amount
-    FROM sales.sales
-    WHERE sale_date >= %(week)s AND sale_date < %(week)s::date + 7
-    GROUP BY region, product_id
-), prev AS (
-    SELECT region, product_id, sum(sale_amount) AS total_amount
-    FROM sales.sales
-    WHERE sale_date >= %(week)s::date - 7 AND sale_date < %(week)s
-    GROUP BY region, product_id
-)
-INSERT INTO sales.sales_agg (week_start, region, product_id, sales_count, total_amount,
-                             avg_sale_amount, rank_in_region, share_of_region,
-                             prev_week_amount, change_vs_prev_week)
-SELECT %(week)s, c.region, c.product_id, c.sales_count, c.total_amount,
-       round(c.avg_sale_amount, 2),
-       rank() OVER (PARTITION BY c.region ORDER BY c.total_amount DESC, c.product_id),
-       round(c.total_amount / sum(c.total_amount) OVER (PARTITION BY c.region), 6),
-       p.total_amount,
-       c.total_amount - p.total_amount
-FROM cur c
-LEFT JOIN prev p USING (region, product_id)
-"""
 
 
 def last_monday(today: dt.date | None = None) -> dt.date:
@@ -103,10 +59,13 @@ class MondayParameter(luigi.DateParameter):
         return value
 
 
+WEEK_HELP = "The week's Monday (YYYY-MM-DD)."
+
+
 class SalesAggregates(PipelineTask):
     """``sales.sales_agg`` for the week: the week's rows replaced in one transaction."""
 
-    week = MondayParameter()
+    week = MondayParameter(description=WEEK_HELP)
 
     def requires(self) -> ProcessInbox:
         return ProcessInbox(dataset="sales", name_contains=week_prefix(self.week))
@@ -119,24 +78,18 @@ class SalesAggregates(PipelineTask):
             ensure_marker_table(cur)
             # A week is ~2% of a year: read it through the BRIN index on sale_date. Right after a
             # load the planner's statistics are stale and it picks a full scan (4x slower here).
-            cur.execute("SET LOCAL enable_seqscan = off")
-            cur.execute("SELECT to_regclass('sales.sales') IS NOT NULL")
-            has_sales = bool(cur.fetchone()[0])  # type: ignore[index]
+            postgres.run(cur, "sales/prefer_index")
             present: set[str] = set()
-            if has_sales:
-                cur.execute(
-                    "SELECT DISTINCT region FROM sales.sales"
-                    " WHERE sale_date >= %s AND sale_date < %s::date + 7",
-                    (self.week, self.week),
-                )
+            if postgres.table_exists(cur, "sales.sales"):
+                postgres.run(cur, "sales/week_regions", {"week": self.week})
                 present = {r[0] for r in cur.fetchall()}
             missing = [r for r in REGIONS if r not in present]
             if len(missing) == len(REGIONS):
                 raise RuntimeError(f"sales week {self.week}: no files loaded for any region")
             serialize_ddl(cur, "sales.sales_agg")
-            cur.execute(AGG_DDL)
-            cur.execute("DELETE FROM sales.sales_agg WHERE week_start = %s", (self.week,))
-            cur.execute(AGG_SQL, {"week": self.week})
+            postgres.run(cur, "sales/create_sales_agg")
+            postgres.run(cur, "sales/delete_week", {"week": self.week})
+            postgres.run(cur, "sales/aggregate_week", {"week": self.week})
             rows = cur.rowcount
             write_marker(cur, "sales.sales_agg", self.week.isoformat(), rows)
         record_rows("sales", "sales_agg", written=rows)
@@ -154,7 +107,7 @@ class SalesAggregatesToClickHouse(PipelineTask):
     partition is replaced in one step, so a rerun replaces the week and readers never see it
     empty."""
 
-    week = MondayParameter()
+    week = MondayParameter(description=WEEK_HELP)
 
     def requires(self) -> SalesAggregates:
         return SalesAggregates(week=self.week)
@@ -164,12 +117,7 @@ class SalesAggregatesToClickHouse(PipelineTask):
 
     def run(self) -> None:
         with transaction() as cur:
-            cur.execute(
-                "SELECT week_start, region, product_id, sales_count, total_amount, avg_sale_amount,"
-                " rank_in_region, share_of_region, prev_week_amount, change_vs_prev_week"
-                " FROM sales.sales_agg WHERE week_start = %s ORDER BY region, product_id",
-                (self.week,),
-            )
+            postgres.run(cur, "sales/week_aggregates", {"week": self.week})
             rows = cur.fetchall()
         imported = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
         ch = ClickHouse()
@@ -188,7 +136,9 @@ class SalesAggregatesToClickHouse(PipelineTask):
 class SalesWeekly(luigi.WrapperTask):
     """The whole weekly flow for one week; a summary notification when it is done."""
 
-    week = MondayParameter(default=last_monday())
+    week = MondayParameter(
+        default=last_monday(), description=WEEK_HELP + " Default: the last complete week."
+    )
 
     def requires(self) -> SalesAggregatesToClickHouse:
         return SalesAggregatesToClickHouse(week=self.week)
@@ -204,8 +154,8 @@ def _summary(task: SalesWeekly) -> None:
 class SalesBackfill(luigi.WrapperTask):
     """Every week from ``start`` to ``end`` (Mondays, inclusive): one command for a year."""
 
-    start = MondayParameter()
-    end = MondayParameter()
+    start = MondayParameter(description="The first week's Monday (YYYY-MM-DD).")
+    end = MondayParameter(description="The last week's Monday (YYYY-MM-DD), included.")
 
     def requires(self) -> list[SalesWeekly]:
         weeks = (self.end - self.start).days // 7 + 1

@@ -17,6 +17,7 @@ import pandas as pd
 import requests
 
 from config.settings import CLICKHOUSE_DATABASES, ClickHouseSettings, load_settings
+from pipeline.core.errors import ServerUnavailable
 from pipeline.core.sql import render
 
 
@@ -24,10 +25,16 @@ class ClickHouseError(RuntimeError):
     """ClickHouse refused a statement; the message names the statement and the server's reason."""
 
 
+class ClickHouseUnavailable(ClickHouseError, ServerUnavailable):
+    """ClickHouse does not answer (refused, reset, timed out): no file's or period's fault."""
+
+
 class ClickHouse:
-    def __init__(self, settings: ClickHouseSettings | None = None, timeout: float = 300.0) -> None:
+    def __init__(
+        self, settings: ClickHouseSettings | None = None, timeout: float | None = None
+    ) -> None:
         self.settings = settings or load_settings().clickhouse
-        self.timeout = timeout
+        self.timeout = self.settings.timeout_s if timeout is None else timeout
         self.session = requests.Session()
         self.session.headers["X-ClickHouse-User"] = self.settings.user
         if self.settings.password:
@@ -52,7 +59,7 @@ class ClickHouse:
                 self.settings.http_url, params=url_params, data=data, timeout=self.timeout
             )
         except requests.RequestException as exc:
-            raise ClickHouseError(
+            raise ClickHouseUnavailable(
                 f"{name}: ClickHouse at {self.settings.http_url} unreachable: {exc}"
             ) from exc
         if response.status_code != 200:

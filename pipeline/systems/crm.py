@@ -1,4 +1,5 @@
-"""The CRM client: customers from an HTTP JSON API (seed 003), paged, with retries.
+"""The CRM client: customers from an HTTP JSON API (a source of the telemetry mart), paged,
+with retries.
 
 - Authentication: ``Authorization: Bearer $PIPELINE_CRM_TOKEN`` when a token is set; the token
   is never logged or put in an error message.

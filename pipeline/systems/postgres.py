@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TextIO
 
@@ -19,21 +20,23 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from config.settings import PostgresSettings, load_settings
-from pipeline.core.sql import text as statement_text
+from pipeline.core.errors import ServerUnavailable
+from pipeline.core.sql import SqlError, load
 
-MARKER_TABLE_DDL = """
-CREATE TABLE IF NOT EXISTS ops.load_markers (
-    target_table text NOT NULL,
-    update_id    text NOT NULL,
-    rows_loaded  bigint NOT NULL,
-    loaded_at    timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (target_table, update_id)
-)
-"""
+# What fills a statement's ``{slot}``: a name ("schema.table" is qualified), a list of names
+# (joined by commas), or a piece already composed through psycopg2.sql.
+Name = str | Sequence[str] | sql.Composable
+
+# A column type as the contracts declare it: ``bigint``, ``numeric(14, 2)``, ``timestamptz``.
+_TYPE = re.compile(r"[a-z][a-z ]*[a-z](\(\d+(, ?\d+)?\))?")
 
 
 class PostgresError(RuntimeError):
     """A PostgreSQL operation failed; the message names the operation and the server's reason."""
+
+
+class PostgresUnavailable(PostgresError, ServerUnavailable):
+    """PostgreSQL does not answer (refused, reset, timed out): no file's or period's fault."""
 
 
 def connect(settings: PostgresSettings | None = None) -> psycopg2.extensions.connection:
@@ -42,7 +45,7 @@ def connect(settings: PostgresSettings | None = None) -> psycopg2.extensions.con
         return psycopg2.connect(**pg.connect_kwargs())
     except psycopg2.OperationalError as exc:
         # psycopg2's message never contains the password; we add where we tried to connect.
-        raise PostgresError(
+        raise PostgresUnavailable(
             f"cannot connect to PostgreSQL {pg.user}@{pg.host}:{pg.port}/{pg.database}: "
             f"{str(exc).strip()}"
         ) from exc
@@ -60,7 +63,7 @@ def _checkout(settings: PostgresSettings | None) -> tuple[tuple[int, str, int, s
     if conn is not None:
         try:
             with conn.cursor() as cur:  # a server restarted since: find out now, not mid-load
-                cur.execute("SELECT 1")
+                run(cur, "session/ping")
             conn.rollback()
         except psycopg2.Error:
             with suppress(psycopg2.Error):
@@ -81,17 +84,84 @@ def transaction(
     try:
         with conn, conn.cursor() as cur:
             yield cur
-    except (psycopg2.OperationalError, psycopg2.InterfaceError):
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
         _connections.pop(key, None)
         with suppress(psycopg2.Error):
             conn.close()
+        if isinstance(exc, psycopg2.InterfaceError) or exc.pgcode is None:
+            # No SQLSTATE: the connection itself went (server stopped, network cut).
+            raise PostgresUnavailable(
+                f"PostgreSQL connection lost: {str(exc).strip() or type(exc).__name__}"
+            ) from exc
         raise
 
 
-def run(cur: psycopg2.extensions.cursor, name: str, params: dict[str, Any] | None = None) -> None:
-    """Execute the named PostgreSQL statement ``group/name`` (``pipeline/<group>/sql/postgres/``)
-    with psycopg2's value parameters."""
-    cur.execute(statement_text(name), params)
+def ping(settings: PostgresSettings | None = None) -> None:
+    """Raise ``PostgresUnavailable`` unless PostgreSQL answers (a run checks before it starts
+    work that needs it)."""
+    with transaction(settings) as cur:
+        run(cur, "session/ping")
+
+
+def identifier(name: Name) -> sql.Composable:
+    """A name for a statement's ``{slot}``, quoted by psycopg2: ``"sales.sales"`` becomes
+    ``"sales"."sales"``, a list of names a comma-separated list, a composed piece stays as it is."""
+    if isinstance(name, sql.Composable):
+        return name
+    if isinstance(name, str):
+        return sql.Identifier(*name.split("."))
+    return sql.SQL(", ").join(sql.Identifier(part) for part in name)
+
+
+def column_definitions(columns: Iterable[tuple[str, str, bool]]) -> sql.Composable:
+    """``name type [NOT NULL], ...`` for a ``{slot}`` of a CREATE TABLE, from (name, type,
+    nullable) triples: the names quoted, the types checked to be type names (they come from a
+    contract's fixed type map, never from input)."""
+    parts = []
+    for name, type_, nullable in columns:
+        if not _TYPE.fullmatch(type_):
+            raise SqlError(f"column {name}: {type_!r} is not a PostgreSQL type name")
+        parts.append(
+            sql.SQL("{} {}{}").format(
+                sql.Identifier(name), sql.SQL(type_), sql.SQL("" if nullable else " NOT NULL")
+            )
+        )
+    return sql.SQL(", ").join(parts)
+
+
+def statement(name: str, **names: Name) -> sql.Composable:
+    """The named PostgreSQL statement ``group/name`` with its ``{slot}`` identifiers filled in
+    through psycopg2.sql; its ``%(value)s`` parameters are left for psycopg2 to send."""
+    loaded = load(name, "postgres")
+    slots = loaded.identifiers
+    if slots != set(names):
+        missing, extra = sorted(slots - set(names)), sorted(set(names) - slots)
+        raise SqlError(f"{name}: identifiers missing {missing}, unknown {extra}")
+    return sql.SQL(loaded.text).format(**{k: identifier(v) for k, v in names.items()})
+
+
+def run(
+    cur: psycopg2.extensions.cursor,
+    name: str,
+    params: dict[str, Any] | None = None,
+    **names: Name,
+) -> None:
+    """Execute the named PostgreSQL statement ``group/name`` (``pipeline/<group>/sql/postgres/``
+    or ``pipeline/systems/sql/postgres/<group>/``) with psycopg2's value parameters; ``names``
+    fill its ``{slot}`` identifiers."""
+    cur.execute(statement(name, **names), params)
+
+
+def fetch_value(
+    cur: psycopg2.extensions.cursor,
+    name: str,
+    params: dict[str, Any] | None = None,
+    **names: Name,
+) -> Any:
+    """The first column of the first row of a named query (None if it returns no row)."""
+    run(cur, name, params, **names)
+    row = cur.fetchone()
+    return None if row is None else row[0]
 
 
 def ensure(name: str, lock: str) -> None:
@@ -105,31 +175,26 @@ def ensure(name: str, lock: str) -> None:
 def serialize_ddl(cur: psycopg2.extensions.cursor, key: str) -> None:
     """Hold a transaction-scoped advisory lock: concurrent ``CREATE ... IF NOT EXISTS`` of the
     same object race in PostgreSQL (a unique violation on pg_type) unless serialized."""
-    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ddl:{key}",))
+    run(cur, "session/ddl_lock", {"key": f"ddl:{key}"})
+
+
+def table_exists(cur: psycopg2.extensions.cursor, table: str) -> bool:
+    return bool(fetch_value(cur, "table/exists", {"table": table}))
 
 
 def ensure_marker_table(cur: psycopg2.extensions.cursor) -> None:
-    cur.execute("SELECT to_regclass('ops.load_markers') IS NOT NULL")
-    row = cur.fetchone()
-    if row and row[0]:
+    if table_exists(cur, "ops.load_markers"):
         return
     serialize_ddl(cur, "ops.load_markers")
-    cur.execute("CREATE SCHEMA IF NOT EXISTS ops")
-    cur.execute(MARKER_TABLE_DDL)
+    run(cur, "ops/create_load_markers")
 
 
 def marker_rows(cur: psycopg2.extensions.cursor, table: str, update_id: str) -> int | None:
     """The rows a committed load recorded, or None if that load never committed."""
-    cur.execute("SELECT to_regclass('ops.load_markers') IS NOT NULL")
-    row = cur.fetchone()
-    if not row or not row[0]:
+    if not table_exists(cur, "ops.load_markers"):
         return None
-    cur.execute(
-        "SELECT rows_loaded FROM ops.load_markers WHERE target_table = %s AND update_id = %s",
-        (table, update_id),
-    )
-    found = cur.fetchone()
-    return None if found is None else int(found[0])
+    found = fetch_value(cur, "ops/load_marker_rows", {"table": table, "update_id": update_id})
+    return None if found is None else int(found)
 
 
 def marker_exists(cur: psycopg2.extensions.cursor, table: str, update_id: str) -> bool:
@@ -137,12 +202,7 @@ def marker_exists(cur: psycopg2.extensions.cursor, table: str, update_id: str) -
 
 
 def write_marker(cur: psycopg2.extensions.cursor, table: str, update_id: str, rows: int) -> None:
-    cur.execute(
-        "INSERT INTO ops.load_markers (target_table, update_id, rows_loaded) VALUES (%s, %s, %s)"
-        " ON CONFLICT (target_table, update_id)"
-        " DO UPDATE SET rows_loaded = EXCLUDED.rows_loaded, loaded_at = now()",
-        (table, update_id, rows),
-    )
+    run(cur, "ops/write_load_marker", {"table": table, "update_id": update_id, "rows": rows})
 
 
 def copy_csv(
@@ -152,12 +212,8 @@ def copy_csv(
     source: TextIO,
 ) -> int:
     """``COPY table (columns) FROM STDIN`` of CSV with a header; returns the rows copied."""
-    schema, _, name = table.rpartition(".")
-    target = sql.Identifier(schema, name) if schema else sql.Identifier(name)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true)").format(
-        target, sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    )
-    cur.copy_expert(statement.as_string(cur), source, size=1 << 20)
+    copy = statement("table/copy_csv", table=table, columns=list(columns))
+    cur.copy_expert(copy.as_string(cur), source, size=1 << 20)
     return int(cur.rowcount)
 
 
@@ -167,13 +223,7 @@ def summarize_brin(cur: psycopg2.extensions.cursor, table: str) -> int:
     A range without a summary is read whole by every query on the index, and autovacuum only
     gets to it later: without this each week's aggregate would scan most of the table. Run it
     after the load commits (it takes a lock that would otherwise serialise parallel loads)."""
-    cur.execute(
-        "SELECT coalesce(sum(brin_summarize_new_values(i.indexrelid)), 0)"
-        " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam"
-        " WHERE i.indrelid = to_regclass(%s) AND am.amname = 'brin'",
-        (table,),
-    )
-    return int(cur.fetchone()[0])  # type: ignore[index]
+    return int(fetch_value(cur, "table/summarize_brin", {"table": table}))
 
 
 def rows_to_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> io.StringIO:

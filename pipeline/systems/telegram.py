@@ -37,9 +37,9 @@ def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
 
 
 class Notifier:
-    def __init__(self, settings: Settings | None = None, max_tries: int = 4) -> None:
+    def __init__(self, settings: Settings | None = None, max_tries: int | None = None) -> None:
         self.settings = settings or load_settings()
-        self.max_tries = max_tries
+        self.max_tries = max_tries or self.settings.telegram.max_attempts
 
     def send(self, text: str, kind: str = "info") -> str:
         """Send ``text``; return where it went ('telegram' or the outbox file)."""
@@ -85,7 +85,7 @@ class Notifier:
         url = f"{tg.api_url.rstrip('/')}/bot{tg.token}/{method}"
         try:
             response = http.request(
-                lambda: requests.post(url, data=data, files=files, timeout=30),
+                lambda: requests.post(url, data=data, files=files, timeout=tg.timeout_s),
                 f"Telegram {method}",
                 RetryPolicy(attempts=self.max_tries, backoff_s=2.0),
                 retry_after=_retry_after,

@@ -1,31 +1,33 @@
-"""The telemetry + CRM data mart (seed 003): daily at 02:00 for the previous day.
+"""The telemetry + CRM data mart (the BionicPRO reporting mart): daily at 02:00 for the
+previous day.
 
-Tasks, named as in the seed::
+The tasks (the requirement names them extract_telemetry, extract_crm_data, transform_data,
+create_data_mart_table and load_to_clickhouse)::
 
-    extract_telemetry(date) ─┐
-                             ├─> transform_data(date) ─┐
-    extract_crm_data(date) ──┘                         ├─> load_to_clickhouse(date) <- TelemetryMart
-                             create_data_mart_table() ─┘
+    ExtractTelemetry(date) ─┐
+                            ├─> TransformData(date) ─┐
+    ExtractCrmData(date) ───┘                        ├─> LoadToClickHouse(date) <- TelemetryMart
+                              CreateDataMartTable() ─┘
 
-- ``extract_telemetry``: the day's device events aggregated per user x prosthesis in PostgreSQL
+- ``ExtractTelemetry``: the day's device events aggregated per user x prosthesis in PostgreSQL
   (total actions, average/max/min response time, grasp/release/flex counts, average/min battery)
   with the usage seconds of the sessions that overlap the day (clipped to it). Days are UTC.
-- ``extract_crm_data``: every customer from the CRM's HTTP API (``pipeline.systems.crm``).
-- ``transform_data``: the join and the derived metrics (``pipeline.telemetry.transform``, pure).
-- ``create_data_mart_table``: ``bionicpro_reports.reports_data_mart`` if missing.
-- ``load_to_clickhouse``: the day replaced in the mart: its month partition is rebuilt in a stage
+- ``ExtractCrmData``: every customer from the CRM's HTTP API (``pipeline.systems.crm``).
+- ``TransformData``: the join and the derived metrics (``pipeline.telemetry.transform``, pure).
+- ``CreateDataMartTable``: ``bionicpro_reports.reports_data_mart`` if missing.
+- ``LoadToClickHouse``: the day replaced in the mart: its month partition is rebuilt in a stage
   table (the month's other days + the new day) and swapped in with ``REPLACE PARTITION``, so a
   rerun of a day gives the same table. One load at a time (Luigi resource ``bionicpro_mart``).
 
-Each task retries twice, five minutes apart (``retry_count = 3``: Luigi counts the failures
-before it gives up; the delay is ``[scheduler] retry_delay`` in luigi.cfg). Every failure sends a
-notification (``PipelineTask``); a success sends a summary with counts only.
+Each task retries twice, five minutes apart (``PIPELINE_DAILY_RETRIES``; Luigi's ``retry_count``
+counts the failures before it gives up; the delay is ``[scheduler] retry_delay`` in luigi.cfg).
+Every failure sends a notification (``PipelineTask``); a success sends a summary with counts only.
 
 Personal data (emails, names) is in the CRM file, the mart file (both mode 0600 under
 ``var/telemetry/<date>/``) and the mart; never in logs, flags or notifications.
 
-    luigi --module pipeline.telemetry TelemetryMart --date 2024-01-15
-    luigi --module pipeline.telemetry RangeDaily --of TelemetryMart \\
+    luigi --module pipeline.telemetry telemetry.TelemetryMart --date 2024-01-15
+    luigi --module pipeline.telemetry RangeDaily --of telemetry.TelemetryMart \\
         --start 2024-01-01 --stop 2024-02-01                         # a backfill
 """
 
@@ -38,7 +40,7 @@ import luigi
 import pandas as pd
 
 from monitoring.metrics import record_rows
-from pipeline.core.tasks import TWO_RETRIES, PipelineTask, yesterday
+from pipeline.core.tasks import PipelineTask, daily_retry_count, yesterday
 from pipeline.core.workfiles import day_target, read_frame, write_frame
 from pipeline.systems import postgres
 from pipeline.systems.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks, replace_day
@@ -48,48 +50,23 @@ from pipeline.systems.telegram import Notifier
 from pipeline.telemetry.contract import MART, SOURCES_DDL
 from pipeline.telemetry.transform import CRM_COLUMNS, MART_COLUMNS, TELEMETRY_COLUMNS, build_mart
 
-TELEMETRY_SQL = """
-WITH events AS (
-    SELECT user_id, prosthesis_id,
-           count(*) AS total_actions,
-           round(avg(response_time_ms)::numeric, 3)::float8 AS avg_response_time,
-           max(response_time_ms) AS max_response_time,
-           min(response_time_ms) AS min_response_time,
-           count(*) FILTER (WHERE action_type = 'grasp') AS grasp_count,
-           count(*) FILTER (WHERE action_type = 'release') AS release_count,
-           count(*) FILTER (WHERE action_type = 'flex') AS flex_count,
-           round(avg(battery_level), 3)::float8 AS avg_battery_level,
-           min(battery_level)::float8 AS min_battery_level
-    FROM telemetry.device_events
-    WHERE event_time >= %(lo)s AND event_time < %(hi)s
-    GROUP BY user_id, prosthesis_id
-), usage AS (
-    SELECT user_id, prosthesis_id,
-           sum(extract(epoch FROM least(ended_at, %(hi)s) - greatest(started_at, %(lo)s)))::bigint
-               AS total_usage_seconds
-    FROM telemetry.usage_sessions
-    WHERE started_at < %(hi)s AND ended_at > %(lo)s
-    GROUP BY user_id, prosthesis_id
-)
-SELECT e.*, coalesce(u.total_usage_seconds, 0) AS total_usage_seconds
-FROM events e LEFT JOIN usage u USING (user_id, prosthesis_id)
-ORDER BY user_id, prosthesis_id
-"""
-
 
 def day_bounds(date: dt.date) -> tuple[dt.datetime, dt.datetime]:
     lo = dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC)
     return lo, lo + dt.timedelta(days=1)
 
 
+DATE_HELP = "The day (UTC) of the mart to build; default: yesterday."
+
+
 class MartTask(PipelineTask):
-    retry_count = TWO_RETRIES
+    retry_count = daily_retry_count()  # [scheduler] retry_delay apart
 
 
-class extract_telemetry(MartTask):  # noqa: N801 (the seed's task names)
+class ExtractTelemetry(MartTask):
     """The day's telemetry per user x prosthesis, aggregated in PostgreSQL."""
 
-    date = luigi.DateParameter(default=yesterday())
+    date = luigi.DateParameter(default=yesterday(), description=DATE_HELP)
 
     def output(self) -> luigi.LocalTarget:
         return day_target("telemetry", self.date, "telemetry.parquet")
@@ -100,16 +77,16 @@ class extract_telemetry(MartTask):  # noqa: N801 (the seed's task names)
         )  # a database with no telemetry yet gives an empty day, not an error
         lo, hi = day_bounds(self.date)
         with transaction() as cur:
-            cur.execute(TELEMETRY_SQL, {"lo": lo, "hi": hi})
+            postgres.run(cur, "telemetry/extract_day", {"lo": lo, "hi": hi})
             frame = pd.DataFrame(cur.fetchall(), columns=TELEMETRY_COLUMNS)
         write_frame(frame, self.output())
         self.progress(f"{len(frame)} user x prosthesis rows for {self.date}", 100)
 
 
-class extract_crm_data(MartTask):  # noqa: N801
+class ExtractCrmData(MartTask):
     """Every CRM customer (the CRM has no history: this is its state when the task runs)."""
 
-    date = luigi.DateParameter(default=yesterday())
+    date = luigi.DateParameter(default=yesterday(), description=DATE_HELP)
 
     def output(self) -> luigi.LocalTarget:
         return day_target("telemetry", self.date, "crm.parquet")
@@ -133,15 +110,15 @@ class extract_crm_data(MartTask):  # noqa: N801
         self.progress(f"{len(rows)} customers", 100)
 
 
-class transform_data(MartTask):  # noqa: N801
+class TransformData(MartTask):
     """The mart's rows for the day (``pipeline.telemetry.transform.build_mart``)."""
 
-    date = luigi.DateParameter(default=yesterday())
+    date = luigi.DateParameter(default=yesterday(), description=DATE_HELP)
 
     def requires(self) -> dict[str, luigi.Task]:
         return {
-            "telemetry": extract_telemetry(date=self.date),
-            "crm": extract_crm_data(date=self.date),
+            "telemetry": ExtractTelemetry(date=self.date),
+            "crm": ExtractCrmData(date=self.date),
         }
 
     def output(self) -> luigi.LocalTarget:
@@ -162,7 +139,7 @@ class MartTableTarget(luigi.Target):
         return bool(rows and rows[0]["present"])
 
 
-class create_data_mart_table(MartTask):  # noqa: N801
+class CreateDataMartTable(MartTask):
     """``bionicpro_reports.reports_data_mart`` (monthly partitions) if it is not there."""
 
     def output(self) -> MartTableTarget:
@@ -172,14 +149,14 @@ class create_data_mart_table(MartTask):  # noqa: N801
         ClickHouse().execute("telemetry/create_mart")
 
 
-class load_to_clickhouse(MartTask):  # noqa: N801
+class LoadToClickHouse(MartTask):
     """The day in the mart, replaced as a whole (its month rebuilt and swapped in)."""
 
-    date = luigi.DateParameter(default=yesterday())
+    date = luigi.DateParameter(default=yesterday(), description=DATE_HELP)
     resources = {"bionicpro_mart": 1}  # two days of one month must not swap concurrently
 
     def requires(self) -> dict[str, luigi.Task]:
-        return {"rows": transform_data(date=self.date), "table": create_data_mart_table()}
+        return {"rows": TransformData(date=self.date), "table": CreateDataMartTable()}
 
     def output(self) -> ClickHouseMarkerTarget:
         return ClickHouseMarkerTarget(MART, self.date.isoformat())
@@ -203,10 +180,10 @@ class load_to_clickhouse(MartTask):  # noqa: N801
 class TelemetryMart(luigi.WrapperTask):
     """The whole daily flow for one day (default: yesterday); a summary when it is done."""
 
-    date = luigi.DateParameter(default=yesterday())
+    date = luigi.DateParameter(default=yesterday(), description=DATE_HELP)
 
-    def requires(self) -> load_to_clickhouse:
-        return load_to_clickhouse(date=self.date)
+    def requires(self) -> LoadToClickHouse:
+        return LoadToClickHouse(date=self.date)
 
 
 @TelemetryMart.event_handler(luigi.Event.SUCCESS)

@@ -1,7 +1,7 @@
-"""The telemetry mart's transform (seed 003's ``transform_data``): pure, frames in, frame out.
+"""The telemetry mart's transform (the ``TransformData`` task): pure, frames in, frame out.
 
-Input: the day's telemetry aggregated per user x prosthesis (``extract_telemetry``) and the CRM's
-customers (``extract_crm_data``). Output: the mart's rows, in ``MART_COLUMNS`` order.
+Input: the day's telemetry aggregated per user x prosthesis (``ExtractTelemetry``) and the CRM's
+customers (``ExtractCrmData``). Output: the mart's rows, in ``MART_COLUMNS`` order.
 
 Derived metrics:
 

@@ -14,9 +14,9 @@ import pytest
 
 from config.settings import load_settings
 from demo.simulator import Incident, SimSpec, write_day
-from flags.mirror import connect
 from pipeline.alerts.tasks import AlertReplay, check_slot, load_config
 from pipeline.systems.clickhouse import ClickHouse
+from pipeline.systems.redis import connect
 
 pytestmark = pytest.mark.integration
 

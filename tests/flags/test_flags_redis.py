@@ -12,7 +12,7 @@ import redis
 from config.settings import load_settings
 from flags import document as doc
 from flags.ledger import Ledger
-from flags.mirror import connect
+from pipeline.systems.redis import connect
 from stack.servers import Redis as RedisServer
 
 pytestmark = pytest.mark.integration

@@ -11,6 +11,7 @@ import redis
 
 from flags import document as doc
 from flags.ledger import Ledger
+from flags.store import atomic_write_json
 
 
 def fill(ledger: Ledger, make_flag_args, n: int = 6) -> list[str]:
@@ -86,15 +87,54 @@ def test_redis_down_during_writes_loses_nothing_and_reindex_restores(
     down.advance(ids[3], doc.VALIDATED)
     assert down.get(extra["file_id"])["status"] == doc.RECEIVED  # JSON has it
     assert ledger.store.mirror_stale() is not None
-    flags, source = ledger.list(status=doc.VALIDATED)  # Redis is up but stale: JSON answers
+    flags, source = down.list(status=doc.VALIDATED)  # Redis still down: the JSON files answer
     assert source == "json" and {f["file_id"] for f in flags} == {ids[0], ids[3]}
     drift = ledger.check()
     assert not drift.clean
     assert drift.missing_in_redis == [extra["file_id"]] and drift.behind_in_redis == [ids[3]]
-    result = ledger.reindex()
-    assert result["mirrored"] == 5
-    assert ledger.check().clean
-    assert ledger.list(status=doc.VALIDATED)[1] == "redis"
+    # Redis answers again: the first query sees the stale marker and rebuilds the index first.
+    flags, source = ledger.list(status=doc.VALIDATED)
+    assert source == "redis" and {f["file_id"] for f in flags} == {ids[0], ids[3]}
+    assert ledger.check().clean and ledger.store.mirror_stale() is None
+    assert ledger.reindex()["mirrored"] == 5
+
+
+def test_a_flushed_index_is_never_trusted_empty(
+    ledger: Ledger, fake_redis: fakeredis.FakeRedis, make_flag_args
+) -> None:
+    ids = fill(ledger, make_flag_args)
+    before = ledger.counts()
+    fake_redis.flushdb()
+    flags, source = ledger.list()
+    assert source == "redis" and sorted(f["file_id"] for f in flags) == sorted(ids)
+    assert ledger.counts() == before and ledger.check().clean
+
+
+def test_a_write_cut_between_json_and_redis_is_repaired_by_the_next_query(
+    ledger: Ledger, make_flag_args
+) -> None:
+    ids = fill(ledger, make_flag_args, n=6)
+    target = next(i for i in ids if ledger.get(i)["status"] == doc.RECEIVED)
+    validated_before = {f["file_id"] for f in ledger.list(status=doc.VALIDATED)[0]}
+    # What a process killed after the JSON write and before the Redis put leaves behind.
+    assert ledger.mirror is not None
+    ledger.mirror.begin(target)
+    atomic_write_json(ledger.store.path(target), doc.advance(ledger.get(target), doc.VALIDATED))
+    assert ledger.check().behind_in_redis == [target]
+    flags, source = ledger.list(status=doc.VALIDATED)
+    assert source == "redis" and {f["file_id"] for f in flags} == validated_before | {target}
+    assert ledger.check().clean and ledger.mirror.inflight() == []
+
+
+def test_an_index_short_of_the_json_files_is_rebuilt(
+    ledger: Ledger, fake_redis: fakeredis.FakeRedis, make_flag_args
+) -> None:
+    ids = fill(ledger, make_flag_args, n=4)
+    assert ledger.list()[1] == "redis"
+    fake_redis.delete(f"flags:doc:{ids[1]}")
+    fake_redis.zrem("flags:updated", ids[1])  # e.g. Redis restored from an older snapshot
+    flags, source = ledger.list()
+    assert source == "redis" and sorted(f["file_id"] for f in flags) == sorted(ids)
 
 
 def test_a_flushed_redis_loses_nothing(ledger: Ledger, fake_redis, make_flag_args) -> None:

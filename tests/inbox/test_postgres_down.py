@@ -1,5 +1,6 @@
-"""PostgreSQL stopped in the middle of a run: the file being loaded gets a failed flag naming the
-error; after PostgreSQL returns, the next run retries it cleanly (exact rows, no duplicates)."""
+"""PostgreSQL stopped in the middle of a run: an outage is not the file's fault. The sweep stops
+with a non-zero exit and spends no attempt; once PostgreSQL is back the next sweep finishes the
+file with no manual step (exact rows, no duplicates)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import pytest
 
 from config.settings import load_settings
 from flags import document as doc
-from flags.mirror import connect
 from pipeline.inbox.chain import Inbox
 from pipeline.inbox.tasks import ProcessInbox
+from pipeline.systems.redis import connect
 from stack.servers import Postgres
 from tests.fixtures.inbox import csv_text, sales_rows
 
@@ -63,10 +64,13 @@ def test_postgres_stopped_mid_run(
             [ProcessInbox(min_age_s=0)], local_scheduler=True, log_level="WARNING"
         )
     flags = {f["status"]: f for f in inbox.ledger.list()[0]}
-    assert set(flags) == {doc.ARCHIVED, doc.FAILED}
-    error = flags[doc.FAILED]["last_error"]
-    assert error["stage"] == "loaded" and error["type"] == "PostgresError"
-    assert "cannot connect to PostgreSQL" in error["message"]
+    assert set(flags) == {doc.ARCHIVED, doc.TRANSFORMED}  # the second waits where it was
+    waiting = flags[doc.TRANSFORMED]
+    assert waiting["attempts"] == 1 and waiting.get("last_error") is None  # its first, unspent
+
+    # Still down: the next sweep stops before touching any file, again spending nothing.
+    assert not luigi.build([ProcessInbox(min_age_s=0)], local_scheduler=True, log_level="WARNING")
+    assert inbox.ledger.get(waiting["file_id"])["attempts"] == 1
 
     private_postgres.start()
     assert luigi.build([ProcessInbox(min_age_s=0)], local_scheduler=True, log_level="WARNING")

@@ -154,10 +154,10 @@ def test_a_luigi_command_logs_json_with_ecs_names_and_context(stack: None, runti
 
 def _run_flows(runtime: Path) -> None:
     from demo.simulator import SimSpec, write_day
-    from flags.mirror import connect
     from pipeline.activity.tasks import ActivityDaily
     from pipeline.inbox.tasks import ProcessInbox
     from pipeline.systems.postgres import ensure_marker_table, transaction
+    from pipeline.systems.redis import connect
 
     connect(load_settings().redis).flushdb()  # the tests' db: flags and metrics of this run only
     with transaction() as cur:

@@ -13,9 +13,9 @@ import pytest
 
 from config.settings import load_settings
 from demo.simulator import SimSpec, write_day
-from flags.mirror import connect
 from pipeline.reports.tasks import MorningReports
 from pipeline.systems.clickhouse import ClickHouse
+from pipeline.systems.redis import connect
 
 pytestmark = pytest.mark.integration
 

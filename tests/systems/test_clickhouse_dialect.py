@@ -1,9 +1,11 @@
 """The dialect check: every ClickHouse statement the project issues runs on both engines.
 
-Production runs ClickHouse 24+; the local stack has Debian's 18.16. Each statement in
-``pipeline/sql/clickhouse`` (the only place the project's ClickHouse SQL lives) is run, after the
-statements it names in ``-- after:``, on the local 18.16 server and on chdb (ClickHouse 26
-in-process), in scratch databases. A SELECT must give the same rows on both.
+Production runs ClickHouse 24+; the local stack has Debian's 18.16. Each statement of the registry
+(``pipeline/<flow>/sql/clickhouse``, ``pipeline/systems/sql/clickhouse/<group>``,
+``demo/sql/clickhouse``: the only places the project's ClickHouse SQL lives, the dashboards'
+panels included) is run, after the statements it names in ``-- after:``, on the local 18.16
+server and on chdb (ClickHouse 26 in-process), in scratch databases. A SELECT must give the same
+rows on both.
 """
 
 from __future__ import annotations
@@ -114,14 +116,15 @@ def test_statement_runs_on_both_engines(statement: Statement, engines: dict[str,
 
 def test_no_module_sends_clickhouse_sql_of_its_own() -> None:
     """Only named statements go out: ClickHouse DDL in Python source would dodge this check."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     offenders = [
         f"{path.relative_to(root)}: {marker}"
         for package in ("pipeline", "flags", "monitoring", "stack")
         for path in root.glob(f"{package}/**/*.py")
         # The client itself names the output formats it asks for (JSONCompact, CSVWithNames).
-        if path.relative_to(root) != Path("pipeline/clickhouse.py")
+        if path.relative_to(root) != Path("pipeline/systems/clickhouse.py")
         for marker in ("MergeTree", "DROP PARTITION", "FORMAT CSV", "FORMAT TabSeparated")
         if marker in path.read_text(encoding="utf-8")
     ]
     assert not offenders, offenders
+    assert (root / "pipeline" / "systems" / "clickhouse.py").is_file(), "the scan looks elsewhere"

@@ -19,7 +19,7 @@ from demo.crm_service import CrmData, customers, serve
 from demo.telemetry_generator import TelemetrySpec, ensure_tables, write_day
 from pipeline.systems.clickhouse import ClickHouse
 from pipeline.systems.postgres import transaction
-from pipeline.telemetry.tasks import TelemetryMart, load_to_clickhouse
+from pipeline.telemetry.tasks import LoadToClickHouse, TelemetryMart
 from tests.systems.test_crm import Scripted
 
 pytestmark = pytest.mark.integration
@@ -170,19 +170,19 @@ def test_a_rerun_replaces_the_day_and_keeps_the_rest_of_the_month(crm: CrmData) 
         write_day(day, SPEC)
         assert build(day)
     first_rows, second_rows = mart_rows(first), mart_rows(second)
-    load_to_clickhouse(date=first).run()  # the same day again, forced past its marker
+    LoadToClickHouse(date=first).run()  # the same day again, forced past its marker
     pd.testing.assert_frame_equal(mart_rows(first), first_rows)  # no duplicates, nothing lost
     pd.testing.assert_frame_equal(mart_rows(second), second_rows)
     # The day's telemetry changes (fewer users): a rerun replaces exactly that day.
     write_day(first, TelemetrySpec(users=10, seed=5))
     for name in ("telemetry.parquet", "mart.parquet"):
-        (Path(load_to_clickhouse(date=first).input()["rows"].path).parent / name).unlink()
+        (Path(LoadToClickHouse(date=first).input()["rows"].path).parent / name).unlink()
     luigi.build(
-        [load_to_clickhouse(date=first).requires()["rows"]],
+        [LoadToClickHouse(date=first).requires()["rows"]],
         local_scheduler=True,
         log_level="WARNING",
     )
-    load_to_clickhouse(date=first).run()
+    LoadToClickHouse(date=first).run()
     assert set(mart_rows(first)["user_id"]) <= set(range(1, 11))
     pd.testing.assert_frame_equal(mart_rows(second), second_rows)
 
@@ -210,7 +210,7 @@ def test_the_crm_down_retries_then_fails_with_a_clear_error(
         down.close()
     # Two retries by Luigi (three runs), each run trying the CRM twice.
     assert len(down.seen) == 6
-    failures = [f for f in outbox("failure") if "extract_crm_data" in f]
+    failures = [f for f in outbox("failure") if "ExtractCrmData" in f]
     assert len(failures) == 3
     assert "CrmError" in failures[-1] and "HTTP 503 after 2 attempts" in failures[-1]
     assert mart_rows(day).empty

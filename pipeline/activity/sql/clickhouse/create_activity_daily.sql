@@ -1,5 +1,5 @@
--- The activity table of seeds 000/001 (schema test): per day, per slice (os, gender, age) and
--- its value, the users' views, likes and messages. Grows by a day per run; a rerun of a day
+-- The daily user activity table (schema test, as the requirement names it): per day, per slice
+-- (os, gender, age) and its value, the users' views, likes and messages. Grows by a day per run; a rerun of a day
 -- replaces it (pipeline.systems.clickhouse.replace_day). Ready for Redash / Grafana (README).
 -- check: {}
 CREATE TABLE IF NOT EXISTS {test}.activity_daily

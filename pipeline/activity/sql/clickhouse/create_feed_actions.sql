@@ -1,4 +1,4 @@
--- The news feed's actions (seeds 000/001): one row per view or like, with the user's attributes.
+-- The news feed's actions (the app's events): one row per view or like, with the user's attributes.
 -- A partition per day, so the generator replaces a day and the ETL reads one.
 -- check: {}
 CREATE TABLE IF NOT EXISTS {simulator}.feed_actions

@@ -1,4 +1,4 @@
--- Per user for a day: views and likes, and the user's attributes (seed 000/001, aggregated here).
+-- Per user for a day: views and likes, and the user's attributes (aggregated here, not in pandas).
 -- check: {"day": "2024-01-15"}
 -- after: demo/insert_feed
 SELECT

@@ -1,5 +1,5 @@
--- Weekly sales aggregates from PostgreSQL (seed 004): one row per week x region x product, with
--- the date they were imported. Partitioned by week so a rerun replaces exactly that week.
+-- The online store's weekly sales aggregates from PostgreSQL: one row per week x region x
+-- product, with the date they were imported. Partitioned by week so a rerun replaces exactly that week.
 -- check: {}
 CREATE TABLE IF NOT EXISTS {sales}.sales_agg
 (

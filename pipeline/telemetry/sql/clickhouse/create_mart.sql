@@ -1,6 +1,6 @@
--- The reporting mart of seed 003: one row per user x prosthesis x day, telemetry joined with CRM.
--- Partitioned by month and ordered as the seed asks; a day is replaced by rebuilding its month
--- partition in a stage table and swapping it in (telemetry/replace_month), so a rerun of a day
+-- The BionicPRO reporting mart: one row per user x prosthesis x day, telemetry joined with CRM.
+-- Partitioned by month and ordered as the requirement asks; a day is replaced by rebuilding its
+-- month partition in a stage table and swapping it in (telemetry/replace_month), so a rerun of a day
 -- never duplicates it. crm_matched = 0: the user is unknown to the CRM (CRM fields empty).
 -- check: {}
 CREATE TABLE IF NOT EXISTS {bionicpro_reports}.reports_data_mart

@@ -1,4 +1,4 @@
--- Seed 003, example 3: the ten most efficient users of the last 7 days (of %(today)s).
+-- The mart's example query 3: the ten most efficient users of the last 7 days (of %(today)s).
 -- check: {"today": "2024-01-20"}
 -- after: replace/replace_partition
 SELECT

@@ -1,4 +1,4 @@
--- Seed 003, example 2: usage per user over the last 30 days (of %(today)s; the seed's today()).
+-- The mart's example query 2: usage per user over the last 30 days (of %(today)s: its today()).
 -- check: {"today": "2024-01-20"}
 -- after: replace/replace_partition
 SELECT

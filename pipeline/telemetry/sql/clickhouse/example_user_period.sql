@@ -1,4 +1,4 @@
--- Seed 003, example 1: a user's report over a period.
+-- The mart's example query 1: a user's report over a period.
 -- check: {"user_id": 1, "start": "2024-01-01", "end": "2024-01-31"}
 -- after: replace/replace_partition
 SELECT *

@@ -1,4 +1,4 @@
--- Whether the mart table exists (create_data_mart_table's output); database = the real name.
+-- Whether the mart table exists (CreateDataMartTable's output); database = the real name.
 -- check: {"database": "dialect_bionicpro_reports"}
 -- after: telemetry/create_mart
 SELECT toUInt8(count()) AS present

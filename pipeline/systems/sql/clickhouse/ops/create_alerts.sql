@@ -1,4 +1,4 @@
--- Every alert, repeat and recovery the 15-minute check sent (seed 001, project 3).
+-- Every alert, repeat and recovery the 15-minute check sent (the app's anomaly alerts).
 -- check: {}
 CREATE TABLE IF NOT EXISTS {ops}.alerts
 (

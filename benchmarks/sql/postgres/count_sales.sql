@@ -1,0 +1,3 @@
+-- The orders the measured flow loaded.
+-- check: {}
+SELECT count(*) FROM sales.sales
