@@ -6,8 +6,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIPELINE_RUNTIME_DIR=/var/lib/pipeline
 
-RUN apt-get update \
+# Java and Debian's PostgreSQL JDBC driver: the runner is the Spark driver (pipeline.systems.spark);
+# openjdk's postinst needs the man folder that slim images leave out.
+RUN mkdir -p /usr/share/man/man1 \
+ && apt-get update \
  && apt-get install -y --no-install-recommends postgresql-client curl tini \
+      openjdk-17-jre-headless libpostgresql-jdbc-java \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

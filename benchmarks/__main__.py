@@ -16,8 +16,10 @@ os.environ.setdefault("PIPELINE_CH_DB_PREFIX", "b_")
 def main() -> int:
     import benchmarks.app_bench  # noqa: F401  (registers)
     import benchmarks.flags_bench  # noqa: F401  (registers)
+    import benchmarks.inbox_bench  # noqa: F401  (registers)
     import benchmarks.loads  # noqa: F401  (registers)
     import benchmarks.sales_bench  # noqa: F401  (registers)
+    import benchmarks.spark_bench  # noqa: F401  (registers)
     from benchmarks.common import BENCHMARKS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -27,7 +29,8 @@ def main() -> int:
         "--files", type=int, nargs="+", default=[100, 1000, 5000], help="per-file overhead sizes"
     )
     args = parser.parse_args()
-    default = [name for name in BENCHMARKS if name != "sales-10m"]
+    # The long ones run by name only: `python -m benchmarks sales-10m inbox-1gb spark-10m`.
+    default = [name for name in BENCHMARKS if name not in ("sales-10m", "inbox-1gb", "spark-10m")]
     for name in args.names or default:
         BENCHMARKS[name](args)
     return 0

@@ -16,7 +16,6 @@ import os
 import tempfile
 import time
 
-import numpy as np
 import pandas as pd
 
 from benchmarks.common import benchmark, report, timed
@@ -150,62 +149,20 @@ def alerts_bench(args: argparse.Namespace) -> None:
         )
 
 
-def _quality(
-    detector: str, sizes: tuple[float, ...], trials: int = 20
-) -> dict[float, tuple[float, float, float]]:
-    """Per incident size: precision, recall and mean delay (slots) over generated series."""
-    from pipeline.alerts.detector import detect, simple_rule
-
-    slot = pd.Timedelta(minutes=15)
-    out = {}
-    for size in sizes:
-        true_pos = false_pos = found = 0
-        delays = []
-        for trial in range(trials):
-            rng = np.random.default_rng([trial, int(size * 100) + 1000])
-            index = pd.date_range("2024-01-01", periods=96 * 14, freq=slot)
-            hours = index.hour + index.minute / 60
-            scale = rng.choice([3.0, 10.0, 30.0])
-            level = scale * (
-                30 + 40 * np.exp(-((hours - 13) ** 2) / 8) + 60 * np.exp(-((hours - 20.5) ** 2) / 6)
-            )
-            level = level * np.where(index.dayofweek >= 5, 1.15, 1.0)
-            values = rng.poisson(level).astype(float)
-            start = 96 * 12 + int(rng.integers(24, 80))
-            length = int(rng.integers(4, 9))
-            values[start : start + length] *= 1 + size
-            series = pd.Series(values, index=index)
-            decided = (
-                detect(series, slot) if detector == "detector" else simple_rule(series, slot)
-            )["anomalous"].to_numpy()
-            judged = decided[96 * 7 :]  # both rules have history from here
-            inside = np.zeros(len(series), bool)
-            inside[start : start + length] = True
-            inside = inside[96 * 7 :]
-            true_pos += int((judged & inside).sum())
-            false_pos += int((judged & ~inside).sum())
-            hits = np.flatnonzero(judged & inside)
-            if len(hits):
-                found += 1
-                delays.append(int(hits[0] - np.flatnonzero(inside)[0]))
-        precision = true_pos / (true_pos + false_pos) if true_pos + false_pos else 0.0
-        out[size] = (precision, found / trials, float(np.mean(delays)) if delays else float("nan"))
-    return out
-
-
 @benchmark("detection")
 def detection_bench(args: argparse.Namespace) -> None:
-    sizes = (-0.2, -0.4, -0.6, 0.5, 1.0)
-    print("\nDetection quality (20 generated 14-day series per size, incidents of 1-2 hours)")
-    print(
-        f"  {'incident':>9}  {'detector: precision recall delay':<36}"
-        " seed rule: precision recall delay"
+    """Window recall and false alarms per 1,000 points, the alert flow's detector beside the
+    requirements' rule (the same slot a day earlier, deviation > 30% / 50% / 100%)."""
+    from pipeline.alerts.scoring import (
+        data_dir,
+        detectors,
+        generated_table,
+        load_labelled,
+        real_table,
     )
-    ours, seeds = _quality("detector", sizes), _quality("simple", sizes)
-    for size in sizes:
-        p1, r1, d1 = ours[size]
-        p2, r2, d2 = seeds[size]
-        print(
-            f"  {size:>+9.0%}  {p1:>9.2f} {r1:>7.2f} {d1:>6.1f} slots"
-            f"          {p2:>9.2f} {r2:>7.2f} {d2:>6.1f} slots"
-        )
+
+    decide = detectors(old=None)
+    print("\nLabelled real series (window recall / false alarms per 1,000 points)\n")
+    print(real_table(load_labelled(data_dir()), decide))
+    print("\nGenerated incidents (20 series per row)\n")
+    print(generated_table(decide))

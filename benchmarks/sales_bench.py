@@ -22,11 +22,11 @@ from pathlib import Path
 from benchmarks.common import benchmark
 
 
-def _isolate(runtime: Path) -> None:
+def _isolate(runtime: Path, database: str = "pipeline_bench") -> None:
     os.environ.update(
         {
             "PIPELINE_RUNTIME_DIR": str(runtime),
-            "PIPELINE_PG_DATABASE": "pipeline_bench",
+            "PIPELINE_PG_DATABASE": database,
             "PIPELINE_CH_DB_PREFIX": "b_",
             "PIPELINE_REDIS_DB": "14",
         }
@@ -42,8 +42,8 @@ def _isolate(runtime: Path) -> None:
     admin = psycopg2.connect(**{**settings.postgres.connect_kwargs(), "dbname": "pipeline"})
     admin.autocommit = True
     with admin.cursor() as cur:
-        postgres.run(cur, "stack/drop_database", database="pipeline_bench")
-        postgres.run(cur, "stack/create_database", database="pipeline_bench")
+        postgres.run(cur, "stack/drop_database", database=database)
+        postgres.run(cur, "stack/create_database", database=database)
     admin.close()
     create_postgres_schemas(settings)
     create_clickhouse_databases(settings)

@@ -35,6 +35,12 @@ DEFAULT_PORTS = {
     "prometheus": 19090,
     "pushgateway": 19091,
     "luigid": 18082,
+    "alertmanager": 19093,
+    # The project's own servers in the stack: Alertmanager's webhook receiver that sends to
+    # Telegram or the outbox (monitoring.alert_relay), and the log shipper's health endpoint
+    # (monitoring.shipper: var/logs/ to Elasticsearch).
+    "alert_relay": 19095,
+    "log_shipper": 19096,
     # The project's demo stand-in for a CRM (demo.crm_service); not a server of the stack.
     "crm": 18090,
 }
@@ -160,6 +166,15 @@ class PostgresSettings:
     password: str = field(repr=False)
     # Seconds to wait for a connection (libpq counts whole seconds, at least 2).
     connect_timeout_s: int = 10
+    # Bounded time (pipeline.systems.postgres sets them on every connection): a statement
+    # running longer, or waiting longer for a lock, is cancelled with an error naming it; TCP
+    # keepalives find a half-open connection (the peer gone without a word) in
+    # idle + interval x count seconds instead of never.
+    statement_timeout_s: float = 900.0
+    lock_timeout_s: float = 60.0
+    keepalives_idle_s: int = 30
+    keepalives_interval_s: int = 10
+    keepalives_count: int = 3
 
     def connect_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``psycopg2.connect``: never a DSN string that could be logged."""
@@ -221,6 +236,14 @@ class MonitoringSettings:
     elasticsearch_timeout_s: float = 5.0
     # One id for every log record of a run (``labels.run_id``); empty: each process makes one.
     run_id: str = ""
+    # Alertmanager (Prometheus' alerts go there) and its receiver, the alert relay.
+    alertmanager_url: str = "http://127.0.0.1:19093"
+    alert_relay_url: str = "http://127.0.0.1:19095"
+    # The log shipper's health endpoint (it ships var/logs/ to elasticsearch_url).
+    log_shipper_url: str = "http://127.0.0.1:19096"
+    # The console: "text" (one concise line per task start and finish, warnings) for people;
+    # "json" (the same JSON lines as the log files) for containers. Files are always JSON.
+    log_format: str = "text"
 
 
 @dataclass(frozen=True)
@@ -252,6 +275,48 @@ class CrmSettings:
     page_size: int = 500
 
 
+SPARK_MASTER = re.compile(
+    r"local(\[(\*|[0-9]+)\])?|spark://[A-Za-z0-9_.-]+(:[0-9]+)?(,[A-Za-z0-9_.-]+(:[0-9]+)?)*"
+)
+SALES_ENGINES = ("postgres", "spark")
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """Spark, the sales flow's second engine and the history job's. The Luigi worker process is
+    the driver (client mode): ``local[*]`` runs the executors in it, ``spark://host:7077``
+    submits them to a standalone cluster (compose: ``spark-master``)."""
+
+    master: str = "local[*]"
+    # The PostgreSQL JDBC driver (Debian's libpostgresql-jdbc-java); Spark ships it to executors.
+    jdbc_jar: Path = Path("/usr/share/java/postgresql.jar")
+    # The address executors reach the driver at (compose: the runner's service name); empty:
+    # Spark's own guess, right on one machine.
+    driver_host: str = ""
+    # The driver's heap (with local[*] the executors' too) and each executor's on a cluster.
+    driver_memory: str = "2g"
+    executor_memory: str = "2g"
+    # Partitions after a shuffle: Spark's 200 is for big clusters; a week here is a few MB.
+    shuffle_partitions: int = 8
+    # Parallel JDBC reads of a date range (one slice of sale_date each).
+    jdbc_partitions: int = 4
+    # Any other Spark configuration, applied last (spark-submit's --conf): "key=value;key=value".
+    extra_conf: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class RedashSettings:
+    """Redash's REST API, for the provisioning command (``python -m monitoring.redash``)."""
+
+    url: str = "http://127.0.0.1:5000"
+    # A Redash user's API key (an admin's: it creates the data source); sent as
+    # "Authorization: Key ...", never logged.
+    api_key: str = field(default="", repr=False)
+    timeout_s: float = 30.0
+    # ClickHouse's HTTP URL as Redash's server reaches it (compose: http://clickhouse:8123).
+    clickhouse_url: str = "http://127.0.0.1:18123"
+
+
 @dataclass(frozen=True)
 class FlowSettings:
     """The flows' knobs. Each is the default of a task parameter or a constant of the flow;
@@ -275,8 +340,33 @@ class FlowSettings:
     # Daily flows (activity, telemetry): retries of a failed task, ``[scheduler] retry_delay``
     # apart (luigi.cfg: 5 minutes). Luigi's ``retry_count`` is this plus one.
     daily_retries: int = 2
+    # Weekly sales: the engine of the aggregates, "postgres" (SQL in the database) or "spark"
+    # (SalesWeekly --engine; the same table either way).
+    sales_engine: str = "postgres"
     # The anomaly alerts' metrics, slices, sensitivity and links.
     alerts_config: Path = PROJECT_ROOT / "config" / "alerts.toml"
+    # Catch-up: cron runs each daily flow over the last this many days (the weekly sales flow
+    # over the last catchup_weeks weeks), so a night the machine was down, or a late file, is
+    # done by the next run; a period already complete costs one check.
+    catchup_days: int = 7
+    catchup_weeks: int = 4
+    # Seconds a run waits for another run replacing the same ClickHouse period (the period lock,
+    # a PostgreSQL advisory lock: two overlapping runs never lose each other's days).
+    period_lock_timeout_s: float = 600.0
+    # Seconds a task may run before its Luigi worker kills it (each flow's tasks' worker_timeout);
+    # the 15-minute alert check has a shorter one.
+    task_timeout_s: int = 3600
+    alerts_task_timeout_s: int = 600
+    # Seconds a cron entry's run may take before the runner kills it (a crontab line may set
+    # PIPELINE_CRON_DEADLINE_S above it for the entries below).
+    cron_deadline_s: float = 3 * 3600.0
+    # Telemetry mart: share of the day's rows whose user the CRM does not know above which the
+    # run warns, and above which it fails (an empty CRM answer fails any day with telemetry).
+    crm_unmatched_warn_share: float = 0.2
+    crm_unmatched_fail_share: float = 0.5
+    # Retention: work files with personal data (the telemetry mart's CRM and mart Parquet) are
+    # deleted this many days after they were written.
+    retention_personal_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -345,6 +435,8 @@ class Settings:
     telegram: TelegramSettings
     crm: CrmSettings
     flows: FlowSettings = field(default_factory=FlowSettings)
+    spark: SparkSettings = field(default_factory=SparkSettings)
+    redash: RedashSettings = field(default_factory=RedashSettings)
     environment_name: str = "local"
 
 
@@ -379,6 +471,11 @@ def _load(own: tuple[tuple[str, str], ...], path: str, stamp: tuple[int, int] | 
             user=_identifier(e, "PIPELINE_PG_USER", "pipeline"),
             password=e.get("PIPELINE_PG_PASSWORD", ""),
             connect_timeout_s=_int(e, "PIPELINE_PG_CONNECT_TIMEOUT_S", 10, minimum=1),
+            statement_timeout_s=_float(e, "PIPELINE_PG_STATEMENT_TIMEOUT_S", 900.0, minimum=0.01),
+            lock_timeout_s=_float(e, "PIPELINE_PG_LOCK_TIMEOUT_S", 60.0, minimum=0.01),
+            keepalives_idle_s=_int(e, "PIPELINE_PG_KEEPALIVES_IDLE_S", 30, minimum=1),
+            keepalives_interval_s=_int(e, "PIPELINE_PG_KEEPALIVES_INTERVAL_S", 10, minimum=1),
+            keepalives_count=_int(e, "PIPELINE_PG_KEEPALIVES_COUNT", 3, minimum=1),
         ),
         redis=RedisSettings(
             host=e.get("PIPELINE_REDIS_HOST", "127.0.0.1"),
@@ -404,6 +501,18 @@ def _load(own: tuple[tuple[str, str], ...], path: str, stamp: tuple[int, int] | 
             luigid_url=e.get("PIPELINE_LUIGID_URL", f"http://127.0.0.1:{p['luigid']}"),
             elasticsearch_url=e.get("PIPELINE_ELASTICSEARCH_URL", ""),
             elasticsearch_api_key=e.get("PIPELINE_ELASTICSEARCH_API_KEY", ""),
+            alertmanager_url=e.get(
+                "PIPELINE_ALERTMANAGER_URL", f"http://127.0.0.1:{p['alertmanager']}"
+            ),
+            alert_relay_url=e.get(
+                "PIPELINE_ALERT_RELAY_URL", f"http://127.0.0.1:{p['alert_relay']}"
+            ),
+            log_shipper_url=e.get(
+                "PIPELINE_LOG_SHIPPER_URL", f"http://127.0.0.1:{p['log_shipper']}"
+            ),
+            log_format=_choice(
+                "PIPELINE_LOG_FORMAT", e.get("PIPELINE_LOG_FORMAT", ""), ("text", "json")
+            ),
             metrics_instance=e.get("PIPELINE_METRICS_INSTANCE", "") or environment_name,
             pushgateway_timeout_s=_float(e, "PIPELINE_PUSHGATEWAY_TIMEOUT_S", 5.0, minimum=0.01),
             elasticsearch_timeout_s=_float(
@@ -418,6 +527,14 @@ def _load(own: tuple[tuple[str, str], ...], path: str, stamp: tuple[int, int] | 
             max_attempts=_int(e, "PIPELINE_CRM_MAX_ATTEMPTS", 4),
             backoff_s=_float(e, "PIPELINE_CRM_BACKOFF_S", 0.5),
             page_size=_int(e, "PIPELINE_CRM_PAGE_SIZE", 500),
+        ),
+        spark=_spark(e),
+        redash=RedashSettings(
+            url=e.get("PIPELINE_REDASH_URL", "http://127.0.0.1:5000"),
+            api_key=e.get("PIPELINE_REDASH_API_KEY", ""),
+            timeout_s=_float(e, "PIPELINE_REDASH_TIMEOUT_S", 30.0, minimum=0.01),
+            clickhouse_url=e.get("PIPELINE_REDASH_CLICKHOUSE_URL", "")
+            or f"http://{e.get('PIPELINE_CH_HOST', '127.0.0.1')}:{ch_http}",
         ),
         telegram=TelegramSettings(
             token=e.get("TELEGRAM_BOT_TOKEN", ""),
@@ -435,8 +552,57 @@ def _load(own: tuple[tuple[str, str], ...], path: str, stamp: tuple[int, int] | 
             retention_hot_days=_int(e, "PIPELINE_RETENTION_HOT_DAYS", 400, minimum=1),
             retention_archive_days=_int(e, "PIPELINE_RETENTION_ARCHIVE_DAYS", 365, minimum=1),
             daily_retries=_int(e, "PIPELINE_DAILY_RETRIES", 2, minimum=0),
+            sales_engine=_choice(
+                "PIPELINE_SALES_ENGINE", e.get("PIPELINE_SALES_ENGINE", ""), SALES_ENGINES
+            ),
             alerts_config=Path(
                 e.get("PIPELINE_ALERTS_CONFIG") or PROJECT_ROOT / "config" / "alerts.toml"
             ),
+            catchup_days=_int(e, "PIPELINE_CATCHUP_DAYS", 7, minimum=1),
+            catchup_weeks=_int(e, "PIPELINE_CATCHUP_WEEKS", 4, minimum=1),
+            period_lock_timeout_s=_float(e, "PIPELINE_PERIOD_LOCK_TIMEOUT_S", 600.0, minimum=0.01),
+            task_timeout_s=_int(e, "PIPELINE_TASK_TIMEOUT_S", 3600, minimum=1),
+            alerts_task_timeout_s=_int(e, "PIPELINE_ALERTS_TASK_TIMEOUT_S", 600, minimum=1),
+            cron_deadline_s=_float(e, "PIPELINE_CRON_DEADLINE_S", 3 * 3600.0, minimum=0.01),
+            crm_unmatched_warn_share=_float(e, "PIPELINE_CRM_UNMATCHED_WARN_SHARE", 0.2, minimum=0),
+            crm_unmatched_fail_share=_float(e, "PIPELINE_CRM_UNMATCHED_FAIL_SHARE", 0.5, minimum=0),
+            retention_personal_days=_int(e, "PIPELINE_RETENTION_PERSONAL_DAYS", 7, minimum=1),
         ),
     )
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices`` (empty: the first, the default)."""
+    value = value or choices[0]
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _spark(e: Mapping[str, str]) -> SparkSettings:
+    master = e.get("PIPELINE_SPARK_MASTER", "") or "local[*]"
+    if not SPARK_MASTER.fullmatch(master):
+        raise SettingsError(
+            f"PIPELINE_SPARK_MASTER must be local, local[N], local[*] or spark://host:port, "
+            f"got {master!r}"
+        )
+    return SparkSettings(
+        master=master,
+        jdbc_jar=Path(e.get("PIPELINE_SPARK_JDBC_JAR") or "/usr/share/java/postgresql.jar"),
+        driver_host=e.get("PIPELINE_SPARK_DRIVER_HOST", ""),
+        driver_memory=e.get("PIPELINE_SPARK_DRIVER_MEMORY", "") or "2g",
+        executor_memory=e.get("PIPELINE_SPARK_EXECUTOR_MEMORY", "") or "2g",
+        shuffle_partitions=_int(e, "PIPELINE_SPARK_SHUFFLE_PARTITIONS", 8, minimum=1),
+        jdbc_partitions=_int(e, "PIPELINE_SPARK_JDBC_PARTITIONS", 4, minimum=1),
+        extra_conf=_spark_conf(e.get("PIPELINE_SPARK_CONF", "")),
+    )
+
+
+def _spark_conf(raw: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in filter(None, (part.strip() for part in raw.split(";"))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().startswith("spark."):
+            raise SettingsError(f"PIPELINE_SPARK_CONF: expected spark.key=value, got {item!r}")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)

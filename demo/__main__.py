@@ -102,7 +102,7 @@ def main() -> int:
         f"  ClickHouse     {mart}, {day}: {counts['rows']} rows, {counts['users']} users,"
         f" {counts['unknown_to_crm']} unknown to the CRM{crm}"
     )
-    print(f"{'':17}the seed's top-efficiency query, last 7 days (emails left out here):")
+    print(f"{'':17}the requirement's top-efficiency query, last 7 days (emails left out here):")
     top = ClickHouse().query("telemetry/example_top_efficiency", today=day + dt.timedelta(days=1))
     for row in top[:5]:
         print(

@@ -1,4 +1,5 @@
-"""One year of generated sales, as the seed (004) describes it, in weekly files per region.
+"""One year of an online store's sales, as its requirement describes them, in weekly files
+per region.
 
 - 52 ISO weeks from Monday 2023-09-04 to Sunday 2024-09-01; exactly 1,000,000 orders in total:
   about 1,000,000 / (365 / 7) a week +-10%, the last week making up the exact total.
@@ -170,7 +171,7 @@ def write_year(out: Path, spec: SalesSpec = SalesSpec()) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate a year of sales files (seed 004).")
+    parser = argparse.ArgumentParser(description="Generate a year of sales files.")
     parser.add_argument("--out", type=Path, required=True, help="folder to write (the inbox)")
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=2024)

@@ -1,4 +1,4 @@
-"""A news feed and messenger app's events (seeds 000/001), generated into ClickHouse ``simulator``.
+"""A news feed and messenger app's events, generated into ClickHouse ``simulator``.
 
 ``feed_actions`` (user_id, post_id, action 'view'|'like', time, gender, age, country, city,
 os 'iOS'|'Android', source 'ads'|'organic', exp_group) and ``message_actions`` (user_id,
@@ -346,9 +346,7 @@ def write_day(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Generate feed and messenger events (seeds 000/001)."
-    )
+    parser = argparse.ArgumentParser(description="Generate feed and messenger events.")
     parser.add_argument("--day", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--feed-actions", type=int, default=SimSpec.feed_actions_per_day)

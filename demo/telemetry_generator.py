@@ -1,4 +1,4 @@
-"""Generated prosthesis telemetry for a day (seed 003), written to PostgreSQL schema ``telemetry``.
+"""Generated prosthesis telemetry for a day, written to PostgreSQL schema ``telemetry``.
 
 The source the telemetry mart reads, for the demo and the tests (a real deployment has the
 devices write these tables). Two tables:

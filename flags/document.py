@@ -18,7 +18,8 @@ A flag looks like this (abridged)::
                                "rows_rejected": 2, "duration_s": 0.41}, ...},
       "attempts": 1,
       "last_error": null,
-      "history": [{"at": "...", "event": "transition", "from": null, "to": "received"}, ...],
+      "history": [{"at": "...", "event": "transition", "from": null, "to": "received",
+                   "host": "etl-1", "pid": 4242}, ...],  # who made each change
       "revision": 4, "created_at": "...", "updated_at": "..."
     }
 """
@@ -26,7 +27,9 @@ A flag looks like this (abridged)::
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import socket
 from copy import deepcopy
 from typing import Any
 
@@ -94,8 +97,10 @@ def new_flag(
     arrival: int = 0,
     at: dt.datetime | None = None,
     note: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A flag for a file just registered: status ``received``."""
+    """A flag for a file just registered: status ``received``; ``details`` are facts recorded
+    with it (e.g. the file's inode, so later stages check they opened the file registered)."""
     stamp = now_iso(at)
     flag: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -107,7 +112,7 @@ def new_flag(
         "attempts": 1,
         "last_error": None,
         "duplicate_of": None,
-        "details": {},
+        "details": {_detail_key(k): v for k, v in (details or {}).items()},
         "history": [_event(stamp, "transition", None, RECEIVED, note)],
         "revision": 1,
         "created_at": stamp,
@@ -135,7 +140,16 @@ def _stage_entry(
 def _event(
     stamp: str, event: str, old: str | None, new: str | None, note: str | None = None
 ) -> dict[str, Any]:
-    entry: dict[str, Any] = {"at": stamp, "event": event, "from": old, "to": new}
+    """A history entry, naming the host and process that made it (read now: a forked worker
+    has a pid of its own)."""
+    entry: dict[str, Any] = {
+        "at": stamp,
+        "event": event,
+        "from": old,
+        "to": new,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
     if note:
         entry["note"] = note[:MAX_MESSAGE]
     return entry

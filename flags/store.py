@@ -26,6 +26,7 @@ import fastjsonschema
 import jsonschema
 
 from flags.document import FILE_ID, FlagError
+from pipeline.core.faults import crash_point
 from pipeline.core.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,7 @@ class FlagStore:
                 raise FlagError(f"flag {file_id} already exists")
             self._begin(file_id)
             atomic_write_json(self.path(file_id), flag, self.durable)
+            crash_point("flags.after_json")
         self._mirror(flag)
         return flag
 
@@ -230,6 +232,7 @@ class FlagStore:
             validate(new)
             self._begin(file_id)
             atomic_write_json(self.path(file_id), new, self.durable)
+            crash_point("flags.after_json")
         self._mirror(new)
         return new
 

@@ -1,24 +1,32 @@
-"""JSON logs with Elastic Common Schema names, to stdout, a rotating file and Elasticsearch.
+"""Logs: concise lines on the console for people, JSON (ECS) lines in files for machines.
 
-Every record is one JSON line: ``@timestamp``, ``log.level``, ``log.logger``, ``message``,
-``service.name``, ``event.*`` (dataset, action, outcome, duration), ``error.type`` /
-``error.message`` / ``error.stack_trace``, and the context that follows one thing through the
-system — ``labels.flow``, ``labels.task_family``, ``labels.task_id``, ``labels.file_id``,
-``labels.run_id`` — from ``context(...)`` or the record's ``extra``.
+Every record is redacted first, then written twice:
+
+- **the log file** ``var/logs/<service>.log``, always: one JSON line per record with Elastic Common
+  Schema names — ``@timestamp``, ``log.level``, ``log.logger``, ``message``, ``service.name``,
+  ``event.id`` (the record's own id), ``event.*`` (action, outcome, duration), ``error.type`` /
+  ``error.message`` / ``error.stack_trace`` — and the context that follows one thing through the
+  system: ``labels.flow``, ``labels.task_family``, ``labels.task_id``, ``labels.file_id``,
+  ``labels.run_id``. Several processes append to the same file (Luigi forks a process per task
+  with ``--workers 2``): each record is one ``write`` to a file opened for appending, and the
+  file is rotated at 20 MB (5 kept) under a lock, by whichever process finds it full first.
+- **the console** (stdout): with ``PIPELINE_LOG_FORMAT=text`` (the default) one concise line per
+  task start and finish (flow, task, key parameters, rows, duration; ``monitoring.tasklog``),
+  progress of long tasks, and every warning and error; Luigi's own scheduler chatter below
+  WARNING is left out (its execution summary is kept). Services (the cron runner, the watcher)
+  show their INFO records too. ``PIPELINE_LOG_FORMAT=json`` writes the JSON lines instead, for
+  containers.
+
+Elasticsearch gets the files, never the processes: ``monitoring.shipper`` (local stack) or Filebeat
+(compose) reads them and sends each record with its ``event.id`` as the document id, so a record
+is stored once however often it is sent, nothing is lost when a process exits a moment after
+logging or was forked, and a process never waits for Elasticsearch.
 
 A redaction filter runs before any output: values of secret settings (passwords, tokens, API
 keys from the environment or the ``.env`` file: ``config.settings.secret_values``),
 ``key=value`` / ``"key": "value"`` pairs whose key names a secret, bearer tokens, Telegram bot
 tokens in URLs and e-mail addresses are replaced by ``[REDACTED]``, whatever the caller passes
 (message, arguments, extra fields, tracebacks).
-
-Elasticsearch, when ``PIPELINE_ELASTICSEARCH_URL`` is set: records go through a bounded queue to
-a background thread that sends ``_bulk`` requests (``create`` with the record's own id into daily
-indices ``pipeline-logs-YYYY.MM.DD``, an index template installed on first use). Elasticsearch
-slow or down never blocks or fails a task: a full queue drops the record and counts it
-(``dropped``, pushed as ``pipeline_log_records_dropped_total``), failed sends are retried with the
-same ids (a retry never duplicates: ``create`` of an existing id is a 409, counted as sent), and
-shipping resumes when the server returns.
 
 Processes set it up with ``setup_logging(service)``; ``luigi`` commands get it from
 ``config/logging.ini`` (``[core] logging_conf_file`` in luigi.cfg).
@@ -29,14 +37,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import fcntl
 import functools
-import json
 import logging
-import logging.handlers
-import queue
+import os
 import re
 import sys
-import threading
 import time
 import traceback
 import uuid
@@ -50,13 +56,24 @@ from config import settings as config
 
 REDACTED = "[REDACTED]"
 SECRET_WORDS = r"password|passwd|token|secret|api[_-]?key|authorization"
+# A key naming a secret, from the start of a word (so a long word is not scanned from every
+# one of its letters), then its value.
 _PAIR = re.compile(
-    rf"(?i)(\"?(?:[\w.-]*(?:{SECRET_WORDS})[\w.-]*)\"?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
+    rf"(?i)(?<![\w.-])(\"?(?:[\w.-]*?(?:{SECRET_WORDS})[\w.-]*)\"?\s*[:=]\s*)"
+    r"(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
 )
+_SECRET_WORD = re.compile(rf"(?i){SECRET_WORDS}")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _BOT = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 CONTEXT_KEYS = ("flow", "task_family", "task_id", "file_id", "run_id")
+# Loggers whose INFO records are chatter: Luigi's scheduler and worker (our own task lines say
+# the same in one line each), and the HTTP clients' one line per request.
+CHATTY = ("luigi", "luigi-interface", "elastic_transport", "elasticsearch", "urllib3")
+LUIGI_SUMMARY = "===== Luigi Execution Summary ====="
+_WORKER_FAILED = re.compile(r"\[pid \d+\] Worker .* failed ")
+MAX_BYTES = 20 * 1024 * 1024
+BACKUPS = 5
 _context: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
     "log_context", default=()
 )
@@ -93,17 +110,26 @@ def secret_values(env: dict[str, str] | None = None) -> list[str]:
 
 def redact(text: str, secrets: list[str] | None = None) -> str:
     for secret in secret_values() if secrets is None else secrets:
-        text = text.replace(secret, REDACTED)
-    text = _BOT.sub(f"/bot{REDACTED}", text)
-    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    text = _PAIR.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
-    return _EMAIL.sub(REDACTED, text)
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    # Each pattern only where it can match: most records have none of them.
+    if "/bot" in text:
+        text = _BOT.sub(f"/bot{REDACTED}", text)
+    if _SECRET_WORD.search(text) or "earer" in text or "asic" in text:
+        text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+        text = _PAIR.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    if "@" in text:
+        text = _EMAIL.sub(REDACTED, text)
+    return text
 
 
 class RedactFilter(logging.Filter):
-    """Renders the message and scrubs it, its traceback and every extra string field."""
+    """Renders the message and scrubs it, its traceback and every extra string field; gives the
+    record its id (``event.id``, the same in every output)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_redacted", False):
+            return True
         secrets = secret_values()
         try:
             message = record.getMessage()
@@ -116,6 +142,8 @@ class RedactFilter(logging.Filter):
         for key, value in list(vars(record).items()):
             if key not in _STANDARD and isinstance(value, str):
                 setattr(record, key, redact(value, secrets))
+        record._redacted = True
+        record._event_id = uuid.uuid4().hex
         return True
 
 
@@ -144,6 +172,7 @@ def ecs_document(record: logging.LogRecord, service: str) -> dict[str, Any]:
         "log.logger": record.name,
         "message": record.getMessage() if record.args else str(record.msg),
         "service.name": service,
+        "event.id": getattr(record, "_event_id", None) or uuid.uuid4().hex,
         "process.pid": record.process,
         "labels.run_id": run_id(),
     }
@@ -155,6 +184,8 @@ def ecs_document(record: logging.LogRecord, service: str) -> dict[str, Any]:
             labels[key] = value
         elif key.startswith("event_"):
             doc[f"event.{key[6:]}"] = value
+        elif key.startswith(("event.", "error.", "labels.")):  # an ECS name given as such
+            doc[key] = value
         else:
             doc[f"labels.{key}"] = value
     for key, value in labels.items():
@@ -168,184 +199,177 @@ def ecs_document(record: logging.LogRecord, service: str) -> dict[str, Any]:
     return doc
 
 
-# -- Elasticsearch ----------------------------------------------------------------------------
-INDEX_TEMPLATE: dict[str, Any] = {
-    "index_patterns": ["pipeline-logs-*"],
-    "template": {
-        "settings": {"number_of_shards": 1},
-        "mappings": {
-            "dynamic_templates": [
-                {"labels": {"path_match": "labels.*", "mapping": {"type": "keyword"}}}
-            ],
-            "properties": {
-                "@timestamp": {"type": "date"},
-                "log.level": {"type": "keyword"},
-                "log.logger": {"type": "keyword"},
-                "message": {"type": "text"},
-                "service.name": {"type": "keyword"},
-                "event.dataset": {"type": "keyword"},
-                "event.action": {"type": "keyword"},
-                "event.outcome": {"type": "keyword"},
-                "event.duration": {"type": "long"},
-                "error.type": {"type": "keyword"},
-                "error.message": {"type": "text"},
-                "error.stack_trace": {"type": "text", "index": False},
-            },
-        },
-    },
+# -- the console ------------------------------------------------------------------------------
+TAGS = {
+    "task.start": "start",
+    "task.finish": "done",
+    "task.fail": "FAILED",
+    "task.progress": "...",
+    "task.skip": "skip",
 }
 
 
-class ElasticsearchShipper:
-    """Bounded queue + background thread sending bulk requests with elasticsearch-py."""
+class ConsoleFormatter(logging.Formatter):
+    """One short line per record: the time, a tag (start, done, FAILED, WARN, ERROR) and the
+    message; an exception adds its last line (the traceback is in the log file)."""
 
-    def __init__(
-        self,
-        url: str,
-        api_key: str = "",
-        capacity: int = 10_000,
-        batch: int = 500,
-        flush_s: float = 1.0,
-        timeout_s: float = 5.0,
-        retry_s: float = 2.0,
-    ) -> None:
-        from elasticsearch import Elasticsearch
-
-        self.client = Elasticsearch(
-            url, api_key=api_key or None, request_timeout=timeout_s, max_retries=0
-        )
-        self.queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=capacity)
-        self.batch, self.flush_s, self.retry_s = batch, flush_s, retry_s
-        self.dropped = 0  # records the full queue refused
-        self.failed = 0  # records Elasticsearch rejected for good (a mapping error)
-        self.sent = 0
-        self.template_ready = False
-        self._pending: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="es-shipper", daemon=True)
-        self._thread.start()
-
-    def put(self, doc: dict[str, Any]) -> None:
-        try:
-            self.queue.put_nowait(doc)
-        except queue.Full:
-            self.dropped += 1
-
-    def _loop(self) -> None:
-        while not self._stop.is_set() or not self.queue.empty() or self._pending:
-            self._fill()
-            if self._pending and not self._send():
-                if self._stop.is_set():
-                    break  # shutting down and the server is away: give up, counted as dropped
-                self._stop.wait(self.retry_s)
-
-    def _fill(self) -> None:
-        deadline = time.monotonic() + self.flush_s
-        while len(self._pending) < self.batch:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
-                break
-            try:
-                self._pending.append(self.queue.get(timeout=min(timeout, 0.2)))
-            except queue.Empty:
-                if self._stop.is_set():
-                    break
-
-    def _send(self) -> bool:
-        """Send the pending batch; keep what must be retried. True when nothing is left."""
-        from elasticsearch import ApiError, TransportError
-
-        try:
-            if not self.template_ready:
-                self.client.indices.put_index_template(
-                    name="pipeline-logs",
-                    index_patterns=["pipeline-logs-*"],
-                    template=INDEX_TEMPLATE["template"],
-                )
-                self.template_ready = True
-            operations: list[dict[str, Any]] = []
-            for doc in self._pending:
-                day = doc["@timestamp"][:10].replace("-", ".")
-                operations.append({"create": {"_index": f"pipeline-logs-{day}", "_id": doc["_id"]}})
-                operations.append({k: v for k, v in doc.items() if k != "_id"})
-            result = self.client.bulk(operations=operations)
-        except (ApiError, TransportError, OSError):
-            return False
-        retry = []
-        for doc, item in zip(self._pending, result["items"], strict=True):
-            status = item["create"]["status"]
-            if status in (200, 201, 409):  # 409: a retry of a record that did arrive
-                self.sent += 1
-            elif status == 429 or status >= 500:
-                retry.append(doc)
-            else:
-                self.failed += 1
-        self._pending = retry
-        return not retry
-
-    def close(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
-        self.dropped += self.queue.qsize() + len(self._pending)
+    def format(self, record: logging.LogRecord) -> str:
+        when = time.strftime("%H:%M:%S", time.localtime(record.created))
+        message = record.getMessage()
+        action = getattr(record, "event_action", "")
+        if action in TAGS:
+            tag = TAGS[action]
+        elif record.levelno >= logging.ERROR:
+            tag = "ERROR"
+        elif record.levelno >= logging.WARNING:
+            tag = "WARN"
+        else:
+            tag = ""
+        if message.lstrip("\n").startswith(LUIGI_SUMMARY):
+            return message.strip("\n")
+        line = f"{when} {tag:<6} {message}"
+        if record.exc_text:
+            line += f" ({record.exc_text.strip().splitlines()[-1]})"
+        return line
 
 
-class ElasticsearchHandler(logging.Handler):
-    """A logging handler that never blocks: it formats and hands the record to the shipper."""
+class ConsoleFilter(logging.Filter):
+    """What people see: task lines, warnings and errors, Luigi's summary, and (``info=True``,
+    the services) every INFO record but the chatty loggers'."""
 
-    def __init__(
-        self, url: str = "", api_key: str = "", service: str = "pipeline", **kwargs: Any
-    ) -> None:
+    def __init__(self, info: bool = False, summary: bool = True) -> None:
         super().__init__()
-        self.service = service
-        self.shipper = ElasticsearchShipper(url, api_key, **kwargs)
+        self.info, self.summary = info, summary
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            # Luigi's own "Worker ... failed <task>": the task's FAILED line says it already.
+            return not (record.name == "luigi-interface" and _WORKER_FAILED.match(str(record.msg)))
+        if getattr(record, "event_action", "") in TAGS:
+            return True
+        if _is_summary(record):
+            return self.summary
+        return self.info and not _chatty(record)
+
+
+class FileFilter(logging.Filter):
+    """The files keep everything at INFO but Luigi's and the HTTP clients' chatter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not _chatty(record) or _is_summary(record)
+
+
+def _chatty(record: logging.LogRecord) -> bool:
+    return record.name.split(".")[0] in CHATTY
+
+
+def _is_summary(record: logging.LogRecord) -> bool:
+    return isinstance(record.msg, str) and record.msg.lstrip("\n").startswith(LUIGI_SUMMARY)
+
+
+# -- the file ---------------------------------------------------------------------------------
+class JsonLinesFile(logging.Handler):
+    """Appends one line per record to ``path``; safe for several processes at once.
+
+    Each line is one ``write`` on a descriptor opened with ``O_APPEND``, so lines of different
+    processes (Luigi's forked workers included) never interleave. At ``max_bytes`` the file is
+    rotated (``.1`` .. ``.<backups>``) under an exclusive lock, by the first process to notice;
+    the others see a new file at the path and reopen it. Readers that follow the files by inode
+    (the shipper, Filebeat) finish a rotated file before its successor."""
+
+    def __init__(self, path: Path, max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> None:
+        super().__init__()
+        self.path = path
+        self.lock_path = path.parent / f".{path.name}.lock"
+        self.max_bytes, self.backups = max_bytes, backups
+        self._fd: int | None = None
+        self._inode = 0
+
+    def _open(self) -> int:
+        if self._fd is not None:
+            os.close(self._fd)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        self._fd = os.open(self.path, flags, 0o600)
+        self._inode = os.fstat(self._fd).st_ino
+        return self._fd
+
+    def _current(self) -> int:
+        """The descriptor of the file now at the path (another process may have rotated it)."""
+        try:
+            inode = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            inode = -1
+        if self._fd is None or inode != self._inode:
+            return self._open()
+        return self._fd
+
+    def _rotate(self) -> int:
+        with open(self.lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                info = os.stat(self.path)
+            except FileNotFoundError:
+                return self._open()
+            if info.st_ino == self._inode and info.st_size >= self.max_bytes:
+                for n in range(self.backups - 1, 0, -1):
+                    older = self.path.with_name(f"{self.path.name}.{n}")
+                    if older.exists():
+                        older.replace(self.path.with_name(f"{self.path.name}.{n + 1}"))
+                self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+            return self._open()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            doc = ecs_document(record, self.service)
-            doc["_id"] = uuid.uuid4().hex
-            self.shipper.put(json.loads(json.dumps(doc, default=str)))
+            data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
+            fd = self._current()
+            if os.fstat(fd).st_size + len(data) > self.max_bytes:
+                fd = self._rotate()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
         except Exception:
             self.handleError(record)
 
     def close(self) -> None:
-        self.shipper.close()
+        with contextlib.suppress(OSError):
+            if self._fd is not None:
+                os.close(self._fd)
+        self._fd = None
         super().close()
 
 
 # -- setup ------------------------------------------------------------------------------------
 class PipelineHandler(logging.Handler):
-    """Everything above behind one handler: redaction, then JSON lines to stdout and to
-    ``var/logs/<service>.log`` (rotated at 20 MB, 5 kept), and to Elasticsearch when
-    ``PIPELINE_ELASTICSEARCH_URL`` is set. ``config/logging.ini`` names it for ``luigi``."""
+    """Everything above behind one handler: redaction, then the JSON file
+    ``var/logs/<service>.log`` and the console (text or JSON, ``PIPELINE_LOG_FORMAT``).
+    ``config/logging.ini`` names it for ``luigi`` commands; ``console_info`` shows INFO records
+    on the console (services), ``summary`` Luigi's execution summary."""
 
-    def __init__(self, service: str = "pipeline", log_dir: str = "") -> None:
+    def __init__(
+        self,
+        service: str = "pipeline",
+        log_dir: str = "",
+        console_info: bool = False,
+        summary: bool = True,
+    ) -> None:
         super().__init__()
         settings = config.load_settings()
         folder = Path(log_dir) if log_dir else settings.paths.logs
         folder.mkdir(parents=True, exist_ok=True)
-        formatter = EcsFormatter(service=service)
-        self.outputs: list[logging.Handler] = [
-            logging.StreamHandler(sys.stdout),
-            logging.handlers.RotatingFileHandler(
-                folder / f"{service}.log",
-                maxBytes=20 * 1024 * 1024,
-                backupCount=5,
-                encoding="utf-8",
-            ),
-        ]
-        for output in self.outputs:
-            output.setFormatter(formatter)
-        self.elasticsearch: ElasticsearchHandler | None = None
-        if settings.monitoring.elasticsearch_url:
-            self.elasticsearch = ElasticsearchHandler(
-                settings.monitoring.elasticsearch_url,
-                settings.monitoring.elasticsearch_api_key,
-                service=service,
-                timeout_s=settings.monitoring.elasticsearch_timeout_s,
-            )
-            self.outputs.append(self.elasticsearch)
+        ecs = EcsFormatter(service=service)
+        self.file = JsonLinesFile(folder / f"{service}.log")
+        self.file.setFormatter(ecs)
+        self.file.addFilter(FileFilter())
+        self.console = logging.StreamHandler(sys.stdout)
+        if settings.monitoring.log_format == "json":
+            self.console.setFormatter(ecs)
+            self.console.addFilter(FileFilter())
+        else:
+            self.console.setFormatter(ConsoleFormatter())
+            self.console.addFilter(ConsoleFilter(info=console_info, summary=summary))
+        self.outputs: list[logging.Handler] = [self.file, self.console]
         self.addFilter(RedactFilter())
-        _handlers.append(self)
+        _quiet_http_clients()
 
     def emit(self, record: logging.LogRecord) -> None:
         for output in self.outputs:
@@ -355,28 +379,29 @@ class PipelineHandler(logging.Handler):
     def close(self) -> None:
         for output in self.outputs:
             output.close()
-        if self in _handlers:
-            _handlers.remove(self)
         super().close()
 
 
-_handlers: list[PipelineHandler] = []
+def _quiet_http_clients() -> None:
+    """The HTTP clients log one INFO line per request (elasticsearch-py's transport among them):
+    a process never logs, and so never ships, its own transport chatter."""
+    for name in ("elastic_transport", "elasticsearch", "urllib3"):
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
 
 
-def dropped_records() -> int:
-    """Records the Elasticsearch queues of this process have dropped so far."""
-    return sum(h.elasticsearch.shipper.dropped for h in _handlers if h.elasticsearch)
-
-
-def setup_logging(service: str, level: int = logging.INFO) -> PipelineHandler:
-    """The project's logging for a process of its own (the watcher, the cron runner, a command).
+def setup_logging(
+    service: str, level: int = logging.INFO, console_info: bool = True, summary: bool = True
+) -> PipelineHandler:
+    """The project's logging for a process of its own (the watcher, the cron runner, the demo).
     Calling it again replaces the handler."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, PipelineHandler):
             root.removeHandler(handler)
             handler.close()
-    handler = PipelineHandler(service)
+    handler = PipelineHandler(service, console_info=console_info, summary=summary)
     root.addHandler(handler)
     root.setLevel(level)
     return handler

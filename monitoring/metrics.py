@@ -21,13 +21,23 @@ Metrics (all prefixed ``pipeline_``):
 - ``alerts_total{metric,kind}`` — kind: alert, repeat, recovery;
 - ``flow_last_success_timestamp_seconds{flow}`` — set only on success;
 - ``flow_max_age_seconds{flow}`` — its schedule plus a margin (for the freshness alert);
-- ``log_records_dropped_total{service}`` — log records the Elasticsearch queue dropped.
+- ``metrics_started_timestamp_seconds`` — when this group was first pushed (a flow that has not
+  succeeded within its schedule plus margin since then never did: FlowNeverSucceeded).
+
+A scheduled command that finds its work already done (an idle inbox sweep, an alert slot already
+checked) succeeds too: Luigi does not run a complete task, so the flow's entry task
+(``entry_tasks()``, the crontab's tasks) found complete sets the flow's last success.
+
+The log shipper pushes its own group (``job="log_shipper"``): records shipped and dropped.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import luigi
@@ -46,6 +56,24 @@ FLOW_MAX_AGE_S = {
     "telemetry": 26 * 3600,
     "sales": 8 * 24 * 3600,
 }
+# Each flow's scheduled task (the crontab's): found complete, it is a successful run. The crontab
+# is read beside the code or in the working folder (cron runs commands from the project root).
+CRONTAB_TASK = re.compile(r"^[^#=]*\bluigi\s+--module\s+pipeline\.\w+\s+(\w+\.\w+)", re.M)
+
+
+@functools.cache
+def entry_tasks() -> frozenset[str]:
+    """The task families the crontab runs (``flow.Task``)."""
+    from config.settings import PROJECT_ROOT
+
+    for folder in (PROJECT_ROOT, Path.cwd()):
+        try:
+            return frozenset(CRONTAB_TASK.findall((folder / "crontab").read_text("utf-8")))
+        except OSError:
+            continue
+    return frozenset()
+
+
 OUTCOMES = {
     luigi.Event.SUCCESS: "success",
     luigi.Event.FAILURE: "failure",
@@ -89,6 +117,9 @@ def record_rows(
     flow: str, dataset: str, read: int = 0, written: int = 0, rejected: int = 0
 ) -> None:
     """Rows a flow read, wrote and rejected (best effort: metrics never fail a flow)."""
+    from monitoring import tasklog
+
+    tasklog.add_rows(read, written, rejected)
     try:
         redis = _redis()
         for kind, value in (("read", read), ("written", written), ("rejected", rejected)):
@@ -105,15 +136,11 @@ def record_alert(metric: str, kind: str) -> None:
         log.warning("metrics: alert not recorded (%s)", type(exc).__name__)
 
 
-_reported_drops = 0
-
-
 def registry() -> Any:
     """The whole current set of metrics, from Redis and the flag counts."""
     from prometheus_client import CollectorRegistry, Counter, Gauge
 
     from flags.ledger import Ledger
-    from monitoring.logs import dropped_records
 
     reg = CollectorRegistry()
     redis = _redis()
@@ -170,16 +197,13 @@ def registry() -> Any:
     )
     for flow, seconds in FLOW_MAX_AGE_S.items():
         max_age.labels(flow).set(seconds)
-    dropped = Counter(
-        "pipeline_log_records_dropped", "Log records dropped", ["service"], registry=reg
+    redis.hsetnx(f"{PREFIX}started", "at", f"{time.time():.3f}")
+    started = Gauge(
+        "pipeline_metrics_started_timestamp_seconds",
+        "When this group of metrics was first pushed",
+        registry=reg,
     )
-    global _reported_drops
-    drops = dropped_records()
-    if drops > _reported_drops:  # this process's drops since its last push
-        redis.hincrby(f"{PREFIX}log_dropped", "luigi", drops - _reported_drops)
-        _reported_drops = drops
-    for (service,), value in hash_items("log_dropped"):
-        dropped.labels(service).inc(value)
+    started.set(float(redis.hget(f"{PREFIX}started", "at") or time.time()))
     files = Gauge("pipeline_files", "Files per flag status", ["dataset", "status"], registry=reg)
     from flags import document as doc
 
@@ -225,6 +249,19 @@ def _on_outcome(event: str) -> Any:
     return handler
 
 
+def _on_complete(task: luigi.Task) -> None:
+    """A flow's scheduled task found complete: the run had nothing to do, which is a success."""
+    if task.get_task_family() not in entry_tasks():
+        return
+    flow = flow_of(task)
+    try:
+        _redis().hset(f"{PREFIX}last_success", flow, f"{time.time():.3f}")
+    except Exception as exc:
+        log.warning("metrics: success not recorded (%s)", type(exc).__name__)
+        return
+    push()
+
+
 def _on_processing_time(task: luigi.Task, seconds: float) -> None:
     try:
         record_duration(task, seconds)
@@ -242,10 +279,14 @@ def install() -> None:
     """Register the event handlers (once; ``pipeline.core.tasks`` does it for every flow)."""
     if getattr(install, "done", False):
         return
+    from monitoring import tasklog
+
+    tasklog.install()
     for event in OUTCOMES:
         luigi.Task.event_handler(event)(_on_outcome(event))
     luigi.Task.event_handler(luigi.Event.PROCESSING_TIME)(_on_processing_time)
     luigi.Task.event_handler(luigi.Event.START)(_on_start)
+    luigi.Task.event_handler(luigi.Event.DEPENDENCY_PRESENT)(_on_complete)
     install.done = True  # type: ignore[attr-defined]
 
 

@@ -7,15 +7,25 @@ per-entry time zone, and the sales flow runs on Moscow time. This reads the same
 project root, one process per entry; an entry still running when it is due again is skipped
 (and logged), never stacked.
 
+Bounded time: a run still going after its deadline (``PIPELINE_CRON_DEADLINE_S``, default three
+hours; a ``PIPELINE_CRON_DEADLINE_S=...`` line in the crontab sets it for the entries below) is
+killed with its whole process group (TERM, then KILL after a grace period), logged as
+``cron.killed`` and finishes with a non-zero exit code (124, as ``timeout`` does): a lock wait or
+a half-open connection can never block an entry forever.
+
     python -m pipeline.cron                       # run forever
     python -m pipeline.cron --list                # the entries and their next run times
+    python -m pipeline.cron --run 17              # run the entry of crontab line 17 now, once
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,9 +35,13 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from config.settings import PROJECT_ROOT
+from config.settings import PROJECT_ROOT, load_settings
 
 DEFAULT_CRONTAB = PROJECT_ROOT / "crontab"
+# The exit code of a run killed at its deadline (as coreutils' timeout), and how long a run gets
+# between TERM and KILL.
+KILLED = 124
+GRACE_S = 10.0
 
 
 class CrontabError(ValueError):
@@ -41,6 +55,11 @@ class Entry:
     tz: str
     env: tuple[tuple[str, str], ...]
     line: int
+
+    def deadline_s(self) -> float:
+        """Seconds a run of this entry may take (``PIPELINE_CRON_DEADLINE_S`` as the entry's
+        environment sets it, else the setting)."""
+        return load_settings({**os.environ, **dict(self.env)}).flows.cron_deadline_s
 
     def next_after(self, moment: dt.datetime) -> dt.datetime:
         """The first run strictly after ``moment`` (an aware datetime), in UTC."""
@@ -88,30 +107,91 @@ def log(event: str, **fields: object) -> None:
 
 
 @dataclass
+class Run:
+    """A run of an entry: its process (the leader of its own process group), when it started
+    and how long it may take."""
+
+    proc: subprocess.Popen[bytes]
+    started: float
+    deadline_s: float
+    killed: bool = False
+    term_sent: float | None = None
+
+
+@dataclass
 class Runner:
     entries: list[Entry]
     cwd: Path = PROJECT_ROOT
-    running: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    running: dict[int, Run] = field(default_factory=dict)
+    grace_s: float = GRACE_S
 
-    def reap(self) -> None:
-        for line, proc in list(self.running.items()):
-            code = proc.poll()
+    def reap(self) -> dict[int, int]:
+        """Finished runs: logged and forgotten; returns their exit codes by line (a run killed
+        at its deadline exits ``KILLED``)."""
+        self.enforce_deadlines()
+        finished = {}
+        for line, run in list(self.running.items()):
+            code = run.proc.poll()
             if code is not None:
                 del self.running[line]
-                log("cron.finished", line=line, pid=proc.pid, exit_code=code)
+                code = KILLED if run.killed else code
+                finished[line] = code
+                log("cron.finished", line=line, pid=run.proc.pid, exit_code=code)
+        return finished
+
+    def enforce_deadlines(self) -> None:
+        """Kill the runs past their deadline, with their whole process group (luigi's workers
+        included): TERM first, KILL after the grace period."""
+        now = time.monotonic()
+        for line, run in self.running.items():
+            if run.proc.poll() is not None:
+                continue
+            if not run.killed and now - run.started > run.deadline_s:
+                run.killed, run.term_sent = True, now
+                log(
+                    "cron.killed",
+                    line=line,
+                    pid=run.proc.pid,
+                    deadline_s=run.deadline_s,
+                    reason=f"still running after its deadline of {run.deadline_s:g} s",
+                )
+                self._signal(run, signal.SIGTERM)
+            elif run.term_sent is not None and now - run.term_sent > self.grace_s:
+                self._signal(run, signal.SIGKILL)
+
+    @staticmethod
+    def _signal(run: Run, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.proc.pid, sig)
 
     def launch(self, entry: Entry) -> subprocess.Popen[bytes] | None:
         self.reap()
         if entry.line in self.running:
             log("cron.skipped", line=entry.line, reason="previous run still running")
             return None
-        import os
-
         env = {**os.environ, **dict(entry.env)}
-        proc = subprocess.Popen(["/bin/sh", "-c", entry.command], cwd=self.cwd, env=env)  # noqa: S603
-        self.running[entry.line] = proc
-        log("cron.started", line=entry.line, pid=proc.pid, command=entry.command)
+        proc = subprocess.Popen(  # noqa: S603
+            ["/bin/sh", "-c", entry.command], cwd=self.cwd, env=env, start_new_session=True
+        )
+        self.running[entry.line] = Run(proc, time.monotonic(), entry.deadline_s())
+        log(
+            "cron.started",
+            line=entry.line,
+            pid=proc.pid,
+            command=entry.command,
+            deadline_s=self.running[entry.line].deadline_s,
+        )
         return proc
+
+    def run_once(self, entry: Entry, poll_s: float = 0.2) -> int:
+        """Run ``entry`` now and wait for it (killed at its deadline); its exit code."""
+        if self.launch(entry) is None:
+            return 1
+        while True:
+            finished = self.reap()
+            if entry.line in finished:
+                return finished[entry.line]
+            time.sleep(poll_s)
 
     def due(self, since: dt.datetime, until: dt.datetime) -> list[Entry]:
         """Entries with a run time in (since, until]."""
@@ -133,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--crontab", type=Path, default=DEFAULT_CRONTAB)
     parser.add_argument("--list", action="store_true", help="print entries and next runs, exit")
+    parser.add_argument(
+        "--run", type=int, metavar="LINE", help="run the entry of this crontab line once, now"
+    )
     args = parser.parse_args(argv)
     try:
         entries = parse_crontab(args.crontab.read_text(encoding="utf-8"), str(args.crontab))
@@ -147,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     from monitoring.logs import setup_logging
 
     setup_logging("cron")
+    if args.run is not None:
+        chosen = [e for e in entries if e.line == args.run]
+        if not chosen:
+            print(f"cron: no entry on line {args.run} of {args.crontab}", file=sys.stderr)
+            return 2
+        return Runner(entries).run_once(chosen[0])
     Runner(entries).forever()
     return 0
 

@@ -1,7 +1,8 @@
 """``python -m stack up|down|status``: the local stack of real servers (no Docker).
 
 ``up`` installs what is missing (Debian packages when run as root; otherwise it prints the
-command to run), then starts PostgreSQL, Redis, ClickHouse, Pushgateway, luigid and Prometheus
+command to run), then starts PostgreSQL, Redis, ClickHouse, Pushgateway, luigid, the alert
+relay, Alertmanager, Prometheus and (when PIPELINE_ELASTICSEARCH_URL is set) the log shipper
 under the stack folder on loopback ports and waits until each answers. It is idempotent.
 ``down`` stops exactly the processes ``up`` started. ``status`` prints each server, its port and
 its health, and exits 1 if any is unhealthy.
@@ -18,19 +19,29 @@ import time
 from pathlib import Path
 
 from config.settings import SettingsError, load_settings
-from stack.servers import Server, StackError, all_servers, install_hint, is_root
+from stack.servers import OFF, Server, StackError, all_servers, install_hint, is_root
 
 POLICY_RC = Path("/usr/sbin/policy-rc.d")
 # Command-line tools the project and its tests use beside the servers: command -> package.
 TOOLS = {
     "psql": "postgresql-client",
+    # Spark's driver runs in the Luigi worker (pipeline.systems.spark): a Java runtime.
+    "java": "openjdk-17-jre-headless",
     "promtool": "prometheus",
     "docker-compose": "docker-compose",
 }
 
 
+# Files the project uses beside the servers: path -> package.
+FILES = {
+    # Spark reads PostgreSQL through Debian's JDBC driver (PIPELINE_SPARK_JDBC_JAR).
+    Path("/usr/share/java/postgresql.jar"): "libpostgresql-jdbc-java",
+}
+
+
 def missing_packages(servers: list[Server]) -> list[str]:
     missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
+    missing.extend(package for path, package in FILES.items() if not path.is_file())
     for server in servers:
         if server.debian_packages and server.executable() is None:
             missing.extend(server.debian_packages)
@@ -87,8 +98,13 @@ def status(servers: list[Server]) -> int:
     unhealthy = 0
     for server in servers:
         s = server.status()
-        health = "healthy" if s.healthy and s.running else "DOWN" if not s.healthy else "foreign"
-        unhealthy += health != "healthy"
+        if s.detail == OFF:
+            health = "off"
+        elif s.healthy and s.running:
+            health = "healthy"
+        else:
+            health = "DOWN" if not s.healthy else "foreign"
+        unhealthy += health not in ("healthy", "off")
         print(f"{s.name:<12} {s.port:<6} {s.pid or '-':<8} {health:<9} {s.detail}")
     return 1 if unhealthy else 0
 

@@ -28,6 +28,9 @@ SERVERS = [
 ]
 
 
+REDASH_SECRETS = ("REDASH_DB_PASSWORD", "REDASH_COOKIE_SECRET", "REDASH_SECRET_KEY")
+
+
 def image_version(service: str) -> tuple[int, ...]:
     tag = SERVICES[service]["image"].rsplit(":", 1)[1]
     return tuple(int(p) for p in re.findall(r"\d+", tag)[:2])
@@ -37,6 +40,7 @@ def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
     binary = shutil.which("docker-compose")
     assert binary, "docker-compose is missing: `make stack-up` installs it (Debian docker-compose)"
     env = {**os.environ, "PIPELINE_PG_PASSWORD": "x", "GRAFANA_ADMIN_PASSWORD": "x"}
+    env.update({name: "x" for name in REDASH_SECRETS})
     # env_file: .env must exist for `config`; a clean clone gets it from `make` (.env.example).
     if not (ROOT / ".env").exists():
         shutil.copy(ROOT / ".env.example", ROOT / ".env")
@@ -116,3 +120,34 @@ def test_the_application_image_is_defined(path: str) -> None:
         text = (ROOT / path).read_text()
         assert re.search(r"^FROM python:3\.11\.\d+-slim", text, re.M)
         assert "USER pipeline" in text
+
+
+def test_spark_cluster_matches_pyspark_and_the_runner_submits_to_it() -> None:
+    pinned = re.search(r'"pyspark==([0-9.]+)"', (ROOT / "pyproject.toml").read_text())
+    assert pinned, "pyspark is pinned to the cluster's version in pyproject.toml"
+    for name in ("spark-master", "spark-worker"):
+        assert SERVICES[name]["image"].startswith(f"apache/spark:{pinned[1]}-"), name
+        assert "healthcheck" in SERVICES[name], name
+    assert "spark://spark-master:7077" in SERVICES["spark-worker"]["command"]
+    assert COMPOSE["x-app"]["environment"]["PIPELINE_SPARK_MASTER"] == "spark://spark-master:7077"
+    assert SERVICES["runner"]["depends_on"]["spark-master"] == {"condition": "service_healthy"}
+    # The executors read the archive and write the history Parquet in the runtime volume.
+    assert "pipeline-data:/var/lib/pipeline" in SERVICES["spark-worker"]["volumes"]
+
+
+def test_redash_runs_with_its_own_postgres_and_redis_and_is_provisioned_on_demand() -> None:
+    for name in ("redash-server", "redash-worker", "redash-scheduler", "redash-create-db"):
+        assert SERVICES[name]["image"].startswith("redash/redash:10."), name
+    env = SERVICES["redash-server"]["environment"]
+    assert "@redash-postgres/" in env["REDASH_DATABASE_URL"]
+    assert env["REDASH_REDIS_URL"].startswith("redis://redash-redis:")
+    assert SERVICES["redash-create-db"]["command"] == ["create_db"]
+    assert SERVICES["redash-server"]["depends_on"]["redash-create-db"] == {
+        "condition": "service_completed_successfully"
+    }
+    provision = SERVICES["redash-provision"]
+    assert provision["command"] == ["python", "-m", "monitoring.redash"]
+    assert provision["profiles"] == ["provision"]
+    # Redash's services get only Redash's secrets, the app's services none of Redash's.
+    assert not any("PIPELINE_" in key for key in env)
+    assert not any(key.startswith("REDASH_") for key in SERVICES["runner"]["environment"])

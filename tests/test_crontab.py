@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
+import os
 import shlex
 import subprocess
 import sys
@@ -70,11 +72,11 @@ def test_schedules_follow_the_seeds() -> None:
     tasks = by_task()
     monday = utc(2024, 6, 3, 12, 0)  # a Monday
     # Sales: Tuesday 12:45 Moscow = 09:45 UTC.
-    assert tasks["SalesWeekly"].next_after(monday) == utc(2024, 6, 4, 9, 45)
+    assert tasks["SalesCatchUp"].next_after(monday) == utc(2024, 6, 4, 9, 45)
     # Reports at 11:00 Moscow.
-    assert tasks["MorningReports"].next_after(monday) == utc(2024, 6, 4, 8, 0)
+    assert tasks["ReportsCatchUp"].next_after(monday) == utc(2024, 6, 4, 8, 0)
     # Telemetry mart at 02:00.
-    assert tasks["TelemetryMart"].next_after(monday) == utc(2024, 6, 3, 23, 0)
+    assert tasks["TelemetryCatchUp"].next_after(monday) == utc(2024, 6, 3, 23, 0)
     # Alerts every 15 minutes.
     first = tasks["AlertCheck"].next_after(monday)
     assert (first, tasks["AlertCheck"].next_after(first)) == (
@@ -84,7 +86,7 @@ def test_schedules_follow_the_seeds() -> None:
     # The inbox sweep runs every few minutes; activity daily.
     sweep = tasks["ProcessInbox"].next_after(monday)
     assert sweep - monday <= dt.timedelta(minutes=5)
-    assert tasks["ActivityDaily"].next_after(monday) - monday < dt.timedelta(days=1)
+    assert tasks["ActivityCatchUp"].next_after(monday) - monday < dt.timedelta(days=1)
 
 
 def test_bad_lines_name_the_line() -> None:
@@ -120,3 +122,53 @@ def test_due_respects_the_entry_time_zone() -> None:
     runner = Runner(entries)
     assert runner.due(utc(2024, 6, 4, 9, 44), utc(2024, 6, 4, 9, 45)) == entries
     assert runner.due(utc(2024, 6, 4, 9, 45), utc(2024, 6, 4, 12, 45)) == []
+
+
+def alive(pid: int) -> bool:
+    """Running (a killed child whose parent is gone may linger as a zombie until reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_the_runner_kills_a_run_past_its_deadline_with_its_children(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run that would block forever (a lock wait, a half-open connection) is killed at its
+    deadline, children included, logged, and finishes non-zero; the entries after a deadline
+    line of their own get theirs."""
+    entries = parse_crontab(
+        "PIPELINE_CRON_DEADLINE_S=1\n"
+        f"* * * * * sleep 60 & echo $! > {tmp_path}/child; wait\n"
+        "PIPELINE_CRON_DEADLINE_S=90\n"
+        "* * * * * true\n"
+    )
+    assert [e.deadline_s() for e in entries] == [1.0, 90.0]
+    runner = Runner(entries, cwd=tmp_path, grace_s=2.0)
+    began = time.monotonic()
+    assert runner.run_once(entries[0], poll_s=0.1) == 124
+    assert time.monotonic() - began < 10
+    child = int((tmp_path / "child").read_text())
+    time.sleep(0.2)
+    assert not alive(child)  # the sleep the shell started is gone too
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    killed = [r for r in logged if r["event.action"] == "cron.killed"]
+    assert len(killed) == 1 and killed[0]["deadline_s"] == 1.0
+    finished = [r for r in logged if r["event.action"] == "cron.finished"]
+    assert finished[-1]["exit_code"] == 124
+    assert runner.run_once(entries[1], poll_s=0.1) == 0
+
+
+def test_the_runner_command_runs_one_entry_and_exits_with_its_code(tmp_path: Path) -> None:
+    crontab = tmp_path / "crontab"
+    crontab.write_text("PIPELINE_CRON_DEADLINE_S=1\n* * * * * sleep 30\n* * * * * exit 3\n")
+    run = [sys.executable, "-m", "pipeline.cron", "--crontab", str(crontab), "--run"]
+    env = {**os.environ, "PIPELINE_RUNTIME_DIR": str(tmp_path)}
+    began = time.monotonic()
+    killed = subprocess.run([*run, "2"], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert killed.returncode == 124 and time.monotonic() - began < 30
+    assert b"cron.killed" in killed.stdout
+    failed = subprocess.run([*run, "3"], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert failed.returncode == 3

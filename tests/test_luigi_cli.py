@@ -75,7 +75,7 @@ def test_missing_input_ends_the_run_with_the_missing_data_code() -> None:
 @pytest.mark.integration
 def test_runs_appear_in_the_central_scheduler(stack: None, tmp_path: Path) -> None:
     marker = str(tmp_path / "central")
-    result = luigi_run("Succeeds", "--marker", marker)  # default_scheduler_url: luigid
+    result = luigi_run("Succeeds", "--marker", marker)  # [core] scheduler_url: luigid
     assert result.returncode == 0, result.stderr[-2000:]
     from config.settings import load_settings
 

@@ -33,8 +33,12 @@ PORTS = {
     "clickhouse": 28123,
     "pushgateway": 29091,
     "luigid": 28082,
+    "alert-relay": 29095,
+    "alertmanager": 29093,
     "prometheus": 29090,
 }
+# Started by `up`; the log shipper is off without PIPELINE_ELASTICSEARCH_URL.
+STARTED = len(PORTS)
 
 
 def private_env(stack_dir: Path) -> dict[str, str]:
@@ -48,6 +52,10 @@ def private_env(stack_dir: Path) -> dict[str, str]:
         "PIPELINE_PUSHGATEWAY_URL": f"http://127.0.0.1:{PORTS['pushgateway']}",
         "PIPELINE_LUIGID_URL": f"http://127.0.0.1:{PORTS['luigid']}",
         "PIPELINE_PROMETHEUS_URL": f"http://127.0.0.1:{PORTS['prometheus']}",
+        "PIPELINE_ALERTMANAGER_URL": f"http://127.0.0.1:{PORTS['alertmanager']}",
+        "PIPELINE_ALERT_RELAY_URL": f"http://127.0.0.1:{PORTS['alert-relay']}",
+        "PIPELINE_LOG_SHIPPER_URL": "http://127.0.0.1:29096",
+        "PIPELINE_ELASTICSEARCH_URL": "",
     }
 
 
@@ -85,12 +93,14 @@ def test_up_is_idempotent_and_down_stops_exactly_what_up_started(outside_tmp: Pa
     first = stack("up", env)
     try:
         assert first.returncode == 0, first.stdout + first.stderr
-        assert first.stdout.count("started (pid") == 6, first.stdout
+        assert first.stdout.count("started (pid") == STARTED, first.stdout
+        assert "log-shipper" in first.stdout and "off (PIPELINE_ELASTICSEARCH_URL" in first.stdout
 
         status = stack("status", env)
         assert status.returncode == 0, status.stdout
         for name, port in PORTS.items():
             assert f"{name:<12} {port:<6}" in status.stdout and "DOWN" not in status.stdout
+        assert "log-shipper  29096  -        off" in status.stdout
 
         # The files the stack generates (servers may rewrite their own copies deeper down).
         configs = sorted(
@@ -104,13 +114,13 @@ def test_up_is_idempotent_and_down_stops_exactly_what_up_started(outside_tmp: Pa
 
         second = stack("up", env)
         assert second.returncode == 0, second.stderr
-        assert second.stdout.count("already running") == 6, second.stdout
+        assert second.stdout.count("already running") == STARTED, second.stdout
         assert {p: p.stat().st_mtime_ns for p in configs} == before
         assert {p.stem: p.read_text().split()[0] for p in (stack_dir / "run").glob("*.pid")} == pids
     finally:
         down = stack("down", env)
     assert down.returncode == 0, down.stderr
-    assert down.stdout.count("stopped (pid") == 6, down.stdout
+    assert down.stdout.count("stopped (pid") == STARTED, down.stdout
     for pid in pids.values():
         assert not process_alive(int(pid))
     assert not any(port_open(port) for port in PORTS.values())
@@ -152,9 +162,14 @@ def test_the_shared_stack_is_healthy_and_prometheus_scrapes_it(stack: None) -> N
         with urllib.request.urlopen(url, timeout=5) as response:
             targets = json.load(response)["data"]["activeTargets"]
         jobs = {t["labels"]["job"]: t["health"] for t in targets}
-        if jobs.get("pushgateway") == "up" and jobs.get("luigid") == "up":
+        if all(jobs.get(job) == "up" for job in ("pushgateway", "luigid", "alertmanager")):
             break
         time.sleep(1)
-    assert jobs.get("pushgateway") == "up" and jobs.get("luigid") == "up", jobs
+    assert all(jobs.get(job) == "up" for job in ("pushgateway", "luigid", "alertmanager")), jobs
+    assert "filebeat" not in jobs  # compose only
     config = (settings.paths.stack / "prometheus" / "prometheus.yml").read_text()
     assert "honor_labels: true" in config
+    url = f"{settings.monitoring.prometheus_url}/api/v1/alertmanagers"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        active = json.load(response)["data"]["activeAlertmanagers"]
+    assert [a["url"] for a in active] == [f"{settings.monitoring.alertmanager_url}/api/v2/alerts"]

@@ -4,11 +4,18 @@ For the last complete 15-minute slot (UTC), the check reads the metrics of the f
 users, views, likes, CTR) and the messenger (active users, messages sent), overall and per value
 of each configured slice (``config/alerts.toml``: os by default), over the history the detector
 needs, and decides per metric x slice with ``pipeline.alerts.detector``. Per metric x slice a
-state in
-Redis (``alerts:state:<metric>:<slice>``) makes an anomaly alert once, again only after the
-cooldown while it lasts, and send one recovery message when it ends. Every message is recorded in
-ClickHouse ``ops.alerts``; it carries the metric, slice, current value, deviation, links to a
-dashboard and a chart, the responsible person's mention, and a chart of today against yesterday.
+state in PostgreSQL (``ops.alert_state``: open anomaly, last alert, last slot decided) makes an
+anomaly alert once, again only after the cooldown while it lasts, and send one recovery message
+when it ends. A message carries the metric, slice, current value, deviation, links to a
+dashboard and a chart, the responsible person's mention, and a chart of today against yesterday,
+as one picture with its caption.
+
+Record first: the new state and the message's record in the notification ledger
+(``ops.notifications``) commit in one transaction before the message is sent; it is marked sent
+after. A run killed in between is finished by the next check (at-least-once: a message may come
+twice after such a crash, never not at all). ClickHouse ``ops.alerts`` (the dashboards' copy) is
+rebuilt from the ledger, the slot's month replaced by stage and swap, so a failed insert there
+never loses the record of a message people received. Redis holds nothing of it.
 
     luigi --module pipeline.alerts alerts.AlertCheck                  # the last complete slot
     luigi --module pipeline.alerts alerts.AlertCheck --slot 2024-01-17T1415
@@ -17,6 +24,7 @@ dashboard and a chart, the responsible person's mention, and a chart of today ag
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -31,11 +39,18 @@ import pandas as pd
 from config.settings import load_settings
 from monitoring.metrics import record_alert
 from pipeline.activity.contract import SOURCE_TABLES_DDL
-from pipeline.alerts.detector import AlertState, Sensitivity, detect, transition
+from pipeline.alerts.detector import AlertState, Sensitivity, detect, history, transition
+from pipeline.core import notifications
+from pipeline.core.notifications import Key, Message
 from pipeline.core.tasks import PipelineTask
-from pipeline.systems.clickhouse import ClickHouse, ClickHouseMarkerTarget, csv_chunks
-from pipeline.systems.redis import client
-from pipeline.systems.telegram import Notifier
+from pipeline.systems import postgres
+from pipeline.systems.clickhouse import (
+    ClickHouse,
+    ClickHouseMarkerTarget,
+    csv_chunks,
+    replace_partition,
+)
+from pipeline.systems.postgres import transaction
 
 SLOT = pd.Timedelta(minutes=15)
 FEED = ("feed_users", "views", "likes", "ctr")
@@ -59,6 +74,25 @@ class AlertConfig:
     chart_url: str = ""
 
 
+def sensitivity_of(spec: dict[str, Any], raw: dict[str, Any]) -> Sensitivity:
+    """The detector's defaults for every metric; a key in the metric's section overrides one."""
+    overrides: dict[str, Any] = {
+        key: float(spec[key]) for key in ("k", "min_change", "risk", "floor") if key in spec
+    }
+    chosen = dataclasses.replace(Sensitivity(), **overrides)
+    if "history_days" in raw:
+        chosen = dataclasses.replace(chosen, days=int(raw["history_days"]))
+    return chosen
+
+
+def read_window(config: AlertConfig) -> pd.Timedelta:
+    """The history a check reads: enough that the decision on a slot is the one a replay of
+    the whole series makes (the detector is causal; ``history`` says how far back it looks)."""
+    return max(
+        (history(SLOT, m.sensitivity) for m in config.metrics.values()), default=history(SLOT)
+    )
+
+
 def load_config(path: Path | None = None) -> AlertConfig:
     path = path or load_settings().flows.alerts_config
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -70,11 +104,7 @@ def load_config(path: Path | None = None) -> AlertConfig:
             )
         metrics[name] = MetricConfig(
             label=spec.get("label", name),
-            sensitivity=Sensitivity(
-                k=float(spec.get("k", 3.5)),
-                min_change=float(spec.get("min_change", 0.15)),
-                days=int(raw.get("history_days", 7)),
-            ),
+            sensitivity=sensitivity_of(spec, raw),
             mention=spec.get("mention", ""),
         )
     return AlertConfig(
@@ -155,7 +185,10 @@ def message(
 ) -> str:
     spec = config.metrics[metric]
     value = _fmt(decision["value"], metric)
-    usual = _fmt(decision["baseline"], metric)
+    usual = _fmt(decision.get("expected", decision["baseline"]), metric)
+    band = f"{_fmt(decision['lower'], metric)}–{_fmt(decision['upper'], metric)}"
+    change = decision["change"]
+    deviation = "n/a" if pd.isna(change) else f"{change:+.0%}"
     links = []
     if config.chart_url:
         links.append(f"Chart: {config.chart_url.format(metric=metric, slice=slice_)}")
@@ -164,15 +197,16 @@ def message(
     if kind == "recovery":
         head = [
             f"✅ Metric {spec.label} in slice {slice_} is back to normal"
-            f" at {slot:%Y-%m-%d %H:%M} UTC.",
-            f"Current value {value} (usual {usual}); anomalous since {since:%H:%M}.",
+            f" at {slot:%Y-%m-%d %H:%M} UTC (inside its expected band since then).",
+            f"Current value {value}, deviation {deviation} from the expected {usual}"
+            f" (band {band}); anomalous since {since:%H:%M}.",
         ]
     else:
         still = f" Still anomalous since {since:%H:%M}." if kind == "repeat" else ""
         head = [
             f"🚨 Metric {spec.label} in slice {slice_} at {slot:%Y-%m-%d %H:%M} UTC.",
-            f"Current value {value}. Deviation {decision['change']:+.0%} from the usual {usual}"
-            f" (more than {spec.sensitivity.min_change:.0%}).{still}",
+            f"Current value {value}. Deviation {deviation} from the expected {usual}"
+            f" (expected band {band}).{still}",
         ]
     return "\n".join(head + links + ([spec.mention] if spec.mention else []))
 
@@ -211,16 +245,100 @@ def today_vs_yesterday(series: pd.Series, slot: pd.Timestamp, title: str) -> byt
     return buffer.getvalue()
 
 
-# -- the check --------------------------------------------------------------------------------
-def _state_key(metric: str, slice_: str) -> str:
-    return f"alerts:state:{metric}:{slice_}"
+# -- the state (PostgreSQL) -------------------------------------------------------------------
+MESSAGE_KINDS = ("alert", "repeat", "recovery")
+_ready: set[tuple[int, str]] = set()
 
 
-def _load_state(raw: dict[Any, Any]) -> tuple[AlertState, pd.Timestamp | None]:
-    def ts(key: bytes) -> pd.Timestamp | None:
-        return pd.Timestamp(raw[key].decode()) if raw.get(key) else None
+def ensure_tables() -> None:
+    """``ops.alert_state`` and the ledger (once per process and database)."""
+    import os
 
-    return AlertState(since=ts(b"since"), last_alert=ts(b"last_alert")), ts(b"checked")
+    notifications.ensure_table()
+    key = (os.getpid(), load_settings().postgres.database)
+    if key in _ready:
+        return
+    with transaction() as cur:
+        if not postgres.table_exists(cur, "ops.alert_state"):
+            postgres.serialize_ddl(cur, "ops.alert_state")
+            postgres.run(cur, "alerts/create_alert_state")
+    _ready.add(key)
+
+
+def _ts(value: Any) -> pd.Timestamp | None:
+    return None if value is None else pd.Timestamp(value)
+
+
+def load_states() -> dict[tuple[str, str], tuple[AlertState, pd.Timestamp | None]]:
+    """Every series' state and the last slot it decided."""
+    with transaction() as cur:
+        postgres.run(cur, "alerts/alert_states")
+        found = cur.fetchall()
+    return {
+        (metric, slice_): (AlertState(since=_ts(since), last_alert=_ts(last)), _ts(checked))
+        for metric, slice_, since, last, checked in found
+    }
+
+
+def write_state(cur: Any, metric: str, slice_: str, state: AlertState, slot: pd.Timestamp) -> None:
+    def plain(value: pd.Timestamp | None) -> dt.datetime | None:
+        return None if value is None else value.to_pydatetime()
+
+    postgres.run(
+        cur,
+        "alerts/write_alert_state",
+        {
+            "metric": metric,
+            "slice": slice_,
+            "since": plain(state.since),
+            "last_alert": plain(state.last_alert),
+            "checked": plain(slot),
+        },
+    )
+
+
+def period_of(slot: pd.Timestamp) -> str:
+    """A slot as a ledger period: ISO text, so a range of text is a range of time."""
+    return f"{slot:%Y-%m-%dT%H:%M}"
+
+
+def sync_alerts(ch: ClickHouse, months: set[str]) -> int:
+    """ClickHouse ``ops.alerts`` for ``months`` ("YYYY-MM") rebuilt from the ledger's sent
+    alert messages, each month replaced by stage and swap: the copy is exact however often it
+    runs, and an insert that failed is made good by the next check."""
+    total = 0
+    for month in sorted(months):
+        start = dt.date.fromisoformat(f"{month}-01")
+        end = (start + dt.timedelta(days=32)).replace(day=1)
+        with transaction() as cur:
+            postgres.run(
+                cur,
+                "ops/notifications_between",
+                {
+                    "flow": "alerts",
+                    "kinds": list(MESSAGE_KINDS),
+                    "start": f"{start:%Y-%m}",
+                    "end": f"{end:%Y-%m}",
+                },
+            )
+            found = cur.fetchall()
+        rows = [
+            (
+                pd.Timestamp(period).to_pydatetime(),
+                metric,
+                slice_,
+                kind,
+                *(float(d.get(c, 0.0)) for c in ("value", "baseline", "lower", "upper", "change")),
+                pd.Timestamp(d.get("since") or period).to_pydatetime(),
+                sent_at.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0),
+            )
+            for kind, period, metric, slice_, d, sent_at in found
+        ]
+        replace_partition(
+            ch, "ops", "alerts", int(f"{start:%Y%m}"), csv_chunks(rows), expected_rows=len(rows)
+        )
+        total += len(rows)
+    return total
 
 
 def check_slot(
@@ -234,8 +352,12 @@ def check_slot(
     ch = ClickHouse()
     ch.ensure(*SOURCE_TABLES_DDL)
     ch.execute("ops/create_alerts")
-    redis = client()
-    start = slot - pd.Timedelta(days=config.history_days + 1)
+    ensure_tables()
+    # Messages a killed run recorded and may not have sent: sent now (at-least-once).
+    months = {k.period[:7] for k, _ in notifications.deliver_unsettled("alerts")}
+    if months:
+        sync_alerts(ch, months)
+    start = slot - read_window(config)
     if metrics is None:
         frame = metric_frames(ch, start, slot + SLOT, config.slices)
     else:
@@ -244,54 +366,52 @@ def check_slot(
         return []
     first = frame["slot"].min()
     sent: list[dict[str, Any]] = []
-    now = pd.Timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0))
-    notifier = Notifier()
-    records = []
+    states = load_states()
+    quiet: list[tuple[str, str, AlertState]] = []
     for metric, spec in config.metrics.items():
         for slice_ in sorted(frame.loc[frame["metric"] == metric, "slice"].unique()):
-            key = _state_key(metric, slice_)
-            state, checked = _load_state(redis.hgetall(key))
+            state, checked = states.get((metric, slice_), (AlertState(), None))
             if checked is not None and checked >= slot:
                 continue  # this slot (or a later one) was decided already
             series = series_for(frame, metric, slice_, start, slot, first)
             decision = detect(series, SLOT, spec.sensitivity).loc[slot]
-            new_state, kind = transition(state, bool(decision["anomalous"]), slot, config.cooldown)
-            if kind:
-                since = state.since if kind == "recovery" else new_state.since
-                text = message(kind, metric, slice_, config, decision, since, slot)
-                png = today_vs_yesterday(series, slot, f"{spec.label}, {slice_}")
-                notifier.send(text, kind=f"alert-{kind}")
-                notifier.send_photo(
-                    png, f"{spec.label}, {slice_}: today vs yesterday", kind=f"alert-{kind}"
-                )
-                records.append(
-                    (
-                        slot,
-                        metric,
-                        slice_,
-                        kind,
-                        *(
-                            _num(decision[c])
-                            for c in ("value", "baseline", "lower", "upper", "change")
-                        ),
-                        since,
-                        now,
-                    )
-                )
-                sent.append({"kind": kind, "metric": metric, "slice": slice_, "text": text})
-                record_alert(metric, kind)
-            redis.hset(
-                key,
-                mapping={
-                    "since": new_state.since.isoformat() if new_state.since is not None else "",
-                    "last_alert": new_state.last_alert.isoformat()
-                    if new_state.last_alert is not None
-                    else "",
-                    "checked": slot.isoformat(),
-                },
+            new_state, kind = transition(
+                state,
+                bool(decision["anomalous"]),
+                slot,
+                config.cooldown,
+                hit=bool(decision.get("hit", decision["anomalous"])),
             )
-    if records:
-        ch.insert("ops/insert_alert", csv_chunks(records))
+            if not kind:
+                quiet.append((metric, slice_, new_state))
+                continue
+            since = state.since if kind == "recovery" else new_state.since
+            text = message(kind, metric, slice_, config, decision, since, slot)
+            key = Key(kind, "alerts", period_of(slot), metric, slice_)
+            details: dict[str, Any] = {
+                c: _num(decision[c]) for c in ("value", "baseline", "lower", "upper", "change")
+            }
+            details["since"] = str(since)
+            note = Message(
+                text,
+                photo=today_vs_yesterday(series, slot, f"{spec.label}, {slice_}"),
+                label=f"alert-{kind}",
+                details=details,
+            )
+            # Record first: the state and the message's record commit together, then it is sent.
+            with transaction() as cur:
+                write_state(cur, metric, slice_, new_state, slot)
+                recorded = notifications.record_with(cur, key, note)
+            if recorded:
+                notifications.send_recorded(key, note)
+            sent.append({"kind": kind, "metric": metric, "slice": slice_, "text": text})
+            record_alert(metric, kind)
+    if quiet:
+        with transaction() as cur:
+            for metric, slice_, new_state in quiet:
+                write_state(cur, metric, slice_, new_state, slot)
+    if sent:
+        sync_alerts(ch, {period_of(slot)[:7]})
     return sent
 
 
@@ -301,6 +421,8 @@ def _num(value: Any) -> float:
 
 class AlertCheck(PipelineTask):
     """The check of one 15-minute slot (default: the last complete one)."""
+
+    worker_timeout = load_settings().flows.alerts_task_timeout_s  # within the 15-minute cadence
 
     slot = luigi.DateMinuteParameter(
         interval=15,
@@ -322,6 +444,8 @@ class AlertReplay(PipelineTask):
     """Every slot of [start, end) checked in order, as the live check would have (a backfill,
     the demo)."""
 
+    worker_timeout = load_settings().flows.task_timeout_s
+
     start = luigi.DateMinuteParameter(
         interval=15, description="The first slot, UTC (YYYY-MM-DDTHHMM, a quarter hour)."
     )
@@ -337,8 +461,9 @@ class AlertReplay(PipelineTask):
     def run(self) -> None:
         config = load_config()
         slots = pd.date_range(self.start, self.end, freq=SLOT, inclusive="left")
-        history = pd.Timedelta(days=config.history_days + 1)
-        metrics = metric_frames(ClickHouse(), slots[0] - history, slots[-1] + SLOT, config.slices)
+        metrics = metric_frames(
+            ClickHouse(), slots[0] - read_window(config), slots[-1] + SLOT, config.slices
+        )
         total = 0
         for i, slot in enumerate(slots, start=1):
             total += len(check_slot(slot, config, metrics))

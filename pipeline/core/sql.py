@@ -14,7 +14,8 @@ statement on the local 18.16 server and on a modern engine (chdb, ClickHouse 26)
 PostgreSQL statement is parsed by the server (``tests/systems/test_postgres_sql.py``).
 
 PostgreSQL statements are sent with psycopg2's own value parameters (``%(name)s``); identifiers in
-them are written out, or filled by ``pipeline.systems.postgres`` through ``psycopg2.sql``.
+them are written out, or are ``{name}`` slots that ``pipeline.systems.postgres.statement`` fills
+through ``psycopg2.sql`` (a name, a list of names, or column definitions from a contract).
 ClickHouse statements are rendered on the client side (18.16 has no server-side parameters):
 
 - ``{name}`` is an identifier (a database or table name): letters, digits and underscores only.
@@ -130,11 +131,6 @@ def load(name: str, engine: str = "clickhouse") -> Statement:
 
 def all_statements(engine: str = "clickhouse") -> list[Statement]:
     return [load(name, engine) for name in statement_files(engine)]
-
-
-def text(name: str) -> str:
-    """A PostgreSQL statement's text, for psycopg2 to fill its ``%(name)s`` values."""
-    return load(name, "postgres").text
 
 
 def literal(value: Any) -> str:

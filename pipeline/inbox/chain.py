@@ -12,10 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from config.settings import load_settings
 from flags import document as doc
@@ -25,13 +22,19 @@ from flags.store import CorruptFlag, FlagNotFound
 from monitoring.logs import context as log_context
 from monitoring.metrics import record_rows
 from pipeline.core.errors import ServerUnavailable
-from pipeline.core.files import atomic_open, atomic_write
+from pipeline.core.faults import crash_point
 from pipeline.inbox.archive import ArchiveStage
-from pipeline.inbox.files import file_lock
-from pipeline.inbox.load import LoadStage, write_csv
+from pipeline.inbox.files import describe_error, file_fault, file_lock
+from pipeline.inbox.load import LoadStage
 from pipeline.inbox.register import UNKNOWN_DATASET, RegisterStage
-from pipeline.inbox.transform import transform
-from pipeline.inbox.validate import FileRejected, check, describe_rejects, reject_share
+from pipeline.inbox.validate import FileRejected, describe_rejects, reject_share
+from pipeline.inbox.workfiles import (
+    CLEAN_FILE,
+    VALID_FILE,
+    open_registered,
+    transform_file,
+    validate_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,12 @@ class Inbox(RegisterStage, LoadStage, ArchiveStage):
         """Run the file's chain from wherever its flag says it is; return its final status."""
         with log_context(file_id=file_id):
             return self._process(file_id)
+
+    def claimed(self, file_id: str) -> bool:
+        """True while some worker (any process, any host sharing the runtime folder) holds the
+        file's claim; the claim is a lock the system releases when its holder dies."""
+        with file_lock(self.lock_path(f"file-{file_id}"), blocking=False) as free:
+            return not free
 
     def _process(self, file_id: str) -> str:
         with file_lock(self.lock_path(f"file-{file_id}"), blocking=False) as mine:
@@ -91,9 +100,10 @@ class Inbox(RegisterStage, LoadStage, ArchiveStage):
         file no contract matches is quarantined. Both are decided by the file's name and content,
         so a rerun decides the same."""
         file_id = flag["file_id"]
-        base, _, arrival = file_id.partition("-")
-        if arrival and flag.get("duplicate_of") is None:
-            self.ledger.mark_duplicate(file_id, base)
+        arrival = int(file_id.partition("-")[2] or 0)
+        original = self.original_of(flag["source"]["sha256"], arrival) if arrival else None
+        if original is not None and flag.get("duplicate_of") is None:
+            self.ledger.mark_duplicate(file_id, original)
             return True
         if flag["dataset"] == UNKNOWN_DATASET:
             note = flag["history"][0].get("note") or ""
@@ -107,64 +117,66 @@ class Inbox(RegisterStage, LoadStage, ArchiveStage):
         return False
 
     def _validate(self, flag: dict[str, Any], began: float) -> None:
+        """Check the file against its contract as it is read (bounded memory): good rows to the
+        typed work file, bad rows to the reject file. Unusable as a whole (unreadable, not the
+        file registered, over the size cap, wrong shape, over the reject threshold): quarantined
+        with the reason."""
         file_id = flag["file_id"]
+        name = flag["source"]["name"]
         contract = self.contract(flag)
-        data = Path(flag["source"]["path"]).read_bytes()
+        rejects = self.paths.quarantine / f"{file_id}.rejects.csv"
         try:
-            checked = check(data, contract)
+            with open_registered(flag, contract.max_bytes) as source:
+                tally = validate_file(
+                    source, contract, self.work_dir(file_id) / VALID_FILE, rejects
+                )
         except FileRejected as exc:
-            self.quarantine(file_id, f"{flag['source']['name']}: {exc}")
+            self.quarantine(file_id, f"{name}: {exc}")
             return
-        details: dict[str, Any] = {}
-        if len(checked.rejects):
-            rejects = self.paths.quarantine / f"{file_id}.rejects.csv"
-            atomic_write(rejects, checked.rejects.to_csv(index=False))
-            details["rejects_path"] = str(rejects)
-        if reject_share(checked) > contract.reject_threshold:
+        except OSError as exc:
+            if not file_fault(exc):
+                raise
+            self.quarantine(file_id, f"{name}: unreadable: {describe_error(exc)}")
+            return
+        details: dict[str, Any] = {"rejects_path": str(rejects)} if tally.reject_count else {}
+        if reject_share(tally) > contract.reject_threshold:
             self.quarantine(
                 file_id,
                 f"over the reject threshold {contract.reject_threshold:.0%}: "
-                + describe_rejects(checked, flag["source"]["name"]),
+                + describe_rejects(tally, name),
             )
             return
-        with atomic_open(self.work_dir(file_id) / "valid.pkl") as handle:  # durable before the flag
-            checked.good.to_pickle(handle)
-        record_rows("inbox", contract.dataset, read=checked.rows_in, rejected=checked.rows_rejected)
+        crash_point("validate.after_work_file")
+        record_rows("inbox", contract.dataset, read=tally.rows_in, rejected=tally.rows_rejected)
         self.ledger.advance(
             file_id,
             doc.VALIDATED,
-            rows_in=checked.rows_in,
-            rows_out=len(checked.good),
-            rows_rejected=checked.rows_rejected,
+            rows_in=tally.rows_in,
+            rows_out=tally.rows_good,
+            rows_rejected=tally.rows_rejected,
             duration_s=round(time.perf_counter() - began, 6),
-            note=describe_rejects(checked, flag["source"]["name"])
-            if len(checked.rejects)
-            else None,
+            note=describe_rejects(tally, name) if tally.reject_count else None,
             details=details,
         )
 
     def _transform(self, flag: dict[str, Any], began: float) -> None:
         file_id = flag["file_id"]
-        valid = self.work_dir(file_id) / "valid.pkl"
+        valid = self.work_dir(file_id) / VALID_FILE
         if not valid.exists():  # lost work file (e.g. a cleaned work folder): validate again
             self.ledger.reset(file_id, doc.RECEIVED, note="validated rows missing: validate again")
             return
-        good: pd.DataFrame = pd.read_pickle(valid)
-        result = transform(good, self.contract(flag))
-        frame = result.frame.assign(file_id=file_id)
-        clean = self.work_dir(file_id) / "clean.csv"
-        with atomic_open(clean) as handle:  # durable before the flag names it
-            write_csv(frame, handle)
+        clean = self.work_dir(file_id) / CLEAN_FILE
+        # A batch at a time, durable before the flag names it.
+        rows_in, rows_out, removed = transform_file(valid, self.contract(flag), clean, file_id)
+        crash_point("transform.after_work_file")
         self.ledger.advance(
             file_id,
             doc.TRANSFORMED,
-            rows_in=len(good),
-            rows_out=len(frame),
+            rows_in=rows_in,
+            rows_out=rows_out,
             rows_rejected=0,
             duration_s=round(time.perf_counter() - began, 6),
-            note=f"{result.duplicates_removed} duplicate key(s) removed"
-            if result.duplicates_removed
-            else None,
+            note=f"{removed} duplicate key(s) removed" if removed else None,
         )
 
     def pending(self, dataset: str | None = None) -> list[str]:

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-
 # Values are exact end to end: an "int" is a 64-bit integer (PostgreSQL bigint), a "decimal" a
 # fixed-point number of ``precision`` digits, ``scale`` of them after the point (numeric(p, s)).
 INT64_MIN = -(2**63)

@@ -13,6 +13,7 @@ import pyarrow.csv as pacsv
 
 from flags import document as doc
 from monitoring.metrics import record_rows
+from pipeline.core.faults import crash_point
 from pipeline.inbox.contract import Contract
 from pipeline.inbox.workspace import Workspace
 from pipeline.systems import postgres
@@ -52,6 +53,8 @@ class LoadStage(Workspace):
                     rows = copy_csv(cur, contract.pg_table, [*contract.names, "file_id"], handle)
                 write_marker(cur, contract.pg_table, file_id, rows)
                 copied = rows
+                crash_point("load.before_commit")
+        crash_point("load.after_commit")
         expected = flag["stages"][doc.TRANSFORMED]["rows_out"]
         if rows != expected:
             # The flag must never say loaded for rows that are not all there (or more).
@@ -74,10 +77,16 @@ class LoadStage(Workspace):
         )
 
 
-def write_csv(frame: pd.DataFrame, handle: BinaryIO) -> None:
+def write_csv(frame: pd.DataFrame, handle: BinaryIO, header: bool = True) -> None:
     """Rows for ``COPY … CSV HEADER`` by Arrow's writer: a null is an empty field, an empty
-    string a quoted one (pandas' writer is ~10x slower on a sales file)."""
-    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), handle)
+    string a quoted one (pandas' writer is ~10x slower on a sales file). Exact: integers and
+    decimals are written digit for digit; a float column is refused (it would have rounded).
+    ``header=False`` appends a further chunk of the same file."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    floats = [f.name for f in table.schema if pa.types.is_floating(f.type)]
+    if floats:
+        raise TypeError(f"float columns {floats}: values must stay exact (int64, decimal)")
+    pacsv.write_csv(table, handle, pacsv.WriteOptions(include_header=header))
 
 
 def ensure_table(cur: Any, contract: Contract) -> None:

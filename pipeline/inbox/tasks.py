@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +59,13 @@ class IngestFiles(PipelineTask):
     file_ids = luigi.ListParameter(
         description="The flag ids of the registered files to run through their chain."
     )
+    owner = luigi.Parameter(
+        default="",
+        description="The sweep that made this batch (host-pid): batches of concurrent sweeps are"
+        " distinct tasks; each file is claimed by whichever worker reaches it first.",
+    )
+    # luigid's [resources] postgres_loads caps the batches loading at once, over every worker.
+    resources = {"postgres_loads": 1}
 
     def complete(self) -> bool:
         ledger = Ledger.from_settings()
@@ -116,6 +126,12 @@ class ProcessInbox(PipelineTask):
         " (setting PIPELINE_INBOX_MIN_FILE_AGE_S).",
     )
 
+    worker = luigi.Parameter(
+        default=f"{socket.gethostname()}-{os.getpid()}",
+        description="Who runs this sweep (host-pid by default): several sweeps, on one host or"
+        " many, run side by side against one luigid and share the inbox file by file.",
+    )
+
     def _wanted(self, path: Path) -> bool:
         if not matches(path.name, self.name_contains):
             return False
@@ -157,13 +173,31 @@ class ProcessInbox(PipelineTask):
         if ids:
             postgres.ping()  # an outage stops the sweep here, before any file is touched
         size = max(1, self.batch_size)
-        if len(ids) > size:
-            # Many files: batches as tasks, which Luigi's workers run in parallel.
-            yield [IngestFiles(file_ids=ids[i : i + size]) for i in range(0, len(ids), size)]
-        elif ids:
+        # Each sweep starts at a different place in the list, so concurrent sweeps take different
+        # files first instead of queueing on the same claims.
+        start = zlib.crc32(self.worker.encode()) % len(ids) if ids else 0
+        ordered = ids[start:] + ids[:start]
+        if len(ordered) > size:
+            # Many files: batches as tasks, which Luigi's workers (and luigid's other workers)
+            # run in parallel.
+            yield [
+                IngestFiles(file_ids=ordered[i : i + size], owner=self.worker)
+                for i in range(0, len(ordered), size)
+            ]
+        elif ordered:
             # One batch's worth: run it here. A dynamic dependency would cost a scheduler round
             # trip (a worker poll) for a few files, more than the files themselves.
-            IngestFiles(file_ids=ids).run()
+            IngestFiles(file_ids=ordered, owner=self.worker).run()
+        # Take over what a dead worker left half done: its claims went with it. Files that failed
+        # here wait for the next sweep (an attempt each sweep, not several).
+        orphans = [
+            i
+            for i in self._pending(inbox)
+            if not inbox.claimed(i) and inbox.ledger.get(i)["status"] != doc.FAILED
+        ]
+        if orphans:
+            log.warning("inbox sweep: taking over %d file(s) left by a dead worker", len(orphans))
+            IngestFiles(file_ids=orphans, owner=f"{self.worker}-takeover").run()
         batches_run = math.ceil(len(ids) / max(1, self.batch_size))
         log.info(
             "inbox sweep: %d registered, %d in %d batch(es)", registered, len(ids), batches_run

@@ -5,6 +5,10 @@
   the INSERT), so a row is always in exactly one of the two.
 - Files: archived originals older than ``archive_days`` (by their dated folder) are deleted, and
   their flags say when.
+- Personal data: the telemetry mart's work files with e-mails and names (``crm.parquet``,
+  ``mart.parquet`` under ``<runtime>/telemetry/<date>/``) are deleted ``personal_days`` after they
+  were written (default 7, ``PIPELINE_RETENTION_PERSONAL_DAYS``); a day recomputed later reads
+  the CRM again.
 
     luigi --module pipeline.retention retention.ApplyRetention       # daily, from cron
     luigi --module pipeline.retention retention.ApplyRetention --hot-days 365 --archive-days 730
@@ -28,10 +32,12 @@ from config.settings import load_settings
 from flags.ledger import Ledger
 from flags.store import FlagNotFound
 from pipeline.core.files import atomic_write
+from pipeline.core.periods import new_token
 from pipeline.core.tasks import PipelineTask
 from pipeline.inbox.contract import CONTRACTS, Contract
 from pipeline.systems import postgres
 from pipeline.systems.postgres import serialize_ddl, transaction
+from pipeline.telemetry.contract import PERSONAL_WORK_FILES
 
 log = logging.getLogger(__name__)
 FLOWS = load_settings().flows  # the parameters' defaults
@@ -89,6 +95,21 @@ def delete_old_archives(archive_root: Path, cutoff: dt.date, ledger: Ledger) -> 
     return deleted
 
 
+def delete_personal_work_files(runtime: Path, max_age: dt.timedelta) -> int:
+    """Delete the telemetry work files with personal data written more than ``max_age`` ago."""
+    deleted = 0
+    cutoff = dt.datetime.now(dt.UTC).timestamp() - max_age.total_seconds()
+    for name in PERSONAL_WORK_FILES:
+        for path in sorted((runtime / "telemetry").glob(f"*/{name}")):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    deleted += 1
+            except FileNotFoundError:
+                continue  # deleted meanwhile (a rerun rewrote it, another retention run)
+    return deleted
+
+
 class ApplyRetention(PipelineTask):
     """Apply retention once a day; the counts are kept in ``work/.retention/<day>.json``."""
 
@@ -106,14 +127,39 @@ class ApplyRetention(PipelineTask):
         f" {FLOWS.retention_archive_days} (setting PIPELINE_RETENTION_ARCHIVE_DAYS).",
     )
 
+    personal_days = luigi.IntParameter(
+        default=FLOWS.retention_personal_days,
+        description="Work files with personal data (the telemetry mart's CRM and mart Parquet)"
+        f" are deleted this many days after they were written; default"
+        f" {FLOWS.retention_personal_days} (setting PIPELINE_RETENTION_PERSONAL_DAYS).",
+    )
+    force = luigi.BoolParameter(
+        default=False,
+        significant=False,
+        description="Run again even if it ran for this day: rows and files already moved or"
+        " deleted are not touched twice.",
+    )
+    worker_timeout = FLOWS.task_timeout_s
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.force_token = new_token() if self.force else ""
+
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(
             str(load_settings().paths.work / ".retention" / f"{self.day}.json")
         )
 
+    def complete(self) -> bool:
+        path = Path(self.output().path)
+        if not path.exists():
+            return False
+        return not self.force_token or json.loads(path.read_text()).get("run") == self.force_token
+
     def run(self) -> None:
         settings = load_settings()
         counts: dict[str, Any] = {"day": self.day.isoformat(), "rows_moved": {}, "files_deleted": 0}
+        counts["run"] = self.force_token
         for contract in CONTRACTS.values():
             moved = move_old_rows(contract, self.day - dt.timedelta(days=self.hot_days))
             counts["rows_moved"][contract.pg_table] = moved
@@ -124,6 +170,13 @@ class ApplyRetention(PipelineTask):
             Ledger.from_settings(settings),
         )
         log.info("retention: %d archived files deleted", counts["files_deleted"])
+        counts["personal_files_deleted"] = delete_personal_work_files(
+            settings.paths.runtime, dt.timedelta(days=self.personal_days)
+        )
+        log.info(
+            "retention: %d work files with personal data deleted",
+            counts["personal_files_deleted"],
+        )
         moved_rows = sum(counts["rows_moved"].values())
         self.progress(f"moved {moved_rows} rows, deleted {counts['files_deleted']} files", 100)
         atomic_write(Path(self.output().path), json.dumps(counts), mode=0o644)

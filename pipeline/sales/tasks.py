@@ -2,47 +2,75 @@
 window functions in PostgreSQL -> ClickHouse with an import date -> a summary notification.
 
     luigi --module pipeline.sales sales.SalesWeekly --week 2024-01-15   # one week (a Monday)
-    luigi --module pipeline.sales sales.SalesWeekly                      # last week (cron)
+    luigi --module pipeline.sales sales.SalesWeekly                      # last week
+    luigi --module pipeline.sales sales.SalesCatchUp                     # the last weeks (cron)
+    luigi --module pipeline.sales sales.SalesWeekly --week 2024-01-15 --force    # recompute
+    luigi --module pipeline.sales sales.SalesWeekly --week 2024-01-15 --resend   # summary again
     luigi --module pipeline.sales sales.SalesBackfill --start 2023-09-04 --end 2024-08-26
+    luigi --module pipeline.sales sales.SalesWeekly --week 2024-01-15 --engine spark  # on Spark
+    luigi --module pipeline.sales sales.CleanSalesHistory --start 2023-09-04 --end 2024-08-26
 
 A region whose files are missing when the week runs raises a warning notification and the flow
 goes on with the others (as the requirement's own run did). Any failure sends a notification
 naming the task and the error, and the run exits non-zero ([retcode] in luigi.cfg).
+
+Completeness decides completion: each output records what it was computed from (the files with
+rows in the week and the week before, with their row counts: ``sales/week_inputs``), and is
+complete while that is unchanged and no file of those weeks waits in the inbox. A late or
+corrected file makes the week (and the next, whose change against the previous week it alters)
+incomplete: the next run loads it, recomputes the week in PostgreSQL, replaces it in ClickHouse
+and sends a summary saying what changed. Messages go through the notification ledger.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import luigi
 
+from config.settings import load_settings
 from monitoring.metrics import record_rows
-from pipeline.core.tasks import PipelineTask
+from pipeline.core import notifications, periods
+from pipeline.core.faults import crash_point
+from pipeline.core.files import atomic_write
+from pipeline.core.notifications import Key, Message
+from pipeline.core.tasks import (
+    RESEND_HELP,
+    RESENT_HELP,
+    PeriodTask,
+    PeriodWrapper,
+    today_utc,
+)
+from pipeline.inbox.contract import SALES
 from pipeline.inbox.tasks import ProcessInbox
 from pipeline.sales.contract import REGIONS
+from pipeline.sales.engines import (
+    aggregate_on_spark,
+    computed_by,
+    engine_parameter,
+    insert_week,
+    record_engine,
+)
 from pipeline.systems import postgres
-from pipeline.systems.clickhouse import (
-    ClickHouse,
-    ClickHouseMarkerTarget,
-    csv_chunks,
-    replace_partition,
-)
-from pipeline.systems.postgres import (
-    PostgresMarkerTarget,
-    ensure_marker_table,
-    serialize_ddl,
-    transaction,
-    write_marker,
-)
-from pipeline.systems.telegram import Notifier
+from pipeline.systems.clickhouse import ClickHouse, csv_chunks, replace_partition
+from pipeline.systems.postgres import serialize_ddl, transaction
+from pipeline.systems.spark import SparkTask
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
 
 def last_monday(today: dt.date | None = None) -> dt.date:
-    """The Monday of the last complete week."""
-    day = today or dt.date.today()
+    """The Monday of the last complete week (UTC days: cron's Tuesday 12:45 Moscow is 09:45
+    UTC, a day and more after the week ended everywhere)."""
+    day = today or today_utc()
     return day - dt.timedelta(days=day.weekday() + 7)
 
 
@@ -60,62 +88,165 @@ class MondayParameter(luigi.DateParameter):
 
 
 WEEK_HELP = "The week's Monday (YYYY-MM-DD)."
+PG_OUTPUT = "postgres sales.sales_agg"
+CH_OUTPUT = "clickhouse sales.sales_agg"
 
 
-class SalesAggregates(PipelineTask):
-    """``sales.sales_agg`` for the week: the week's rows replaced in one transaction."""
+def week_inputs(week: dt.date, cur: Any | None = None) -> periods.Inputs:
+    """What the week's aggregate is computed from: per part (this week, the previous week) and
+    region, the files and rows of ``sales.sales``; and the files themselves (a corrected
+    re-delivery has another id). Read in ``cur``'s snapshot when given."""
+    if cur is None:
+        with transaction() as own:
+            return week_inputs(week, own)
+    inputs: periods.Inputs = {"this week": {}, "previous week": {}, "files": []}
+    if not postgres.table_exists(cur, "sales.sales"):
+        return inputs
+    postgres.run(cur, "sales/week_inputs", {"week": week})
+    for part, file_id, region, rows in cur.fetchall():
+        entry = inputs[part].setdefault(region, {"files": 0, "rows": 0})
+        entry["files"] += 1
+        entry["rows"] += int(rows)
+        inputs["files"].append(f"{part}:{file_id}:{rows}")
+    return inputs
+
+
+def describe_changes(before: periods.Inputs | None, after: periods.Inputs) -> list[str]:
+    """What a recomputation changed, per region: "East, this week: rows 0 -> 2,950 (files 0 ->
+    1)"; a re-delivery with the same counts: "files replaced"."""
+    if before is None:
+        return []
+    lines = []
+    for part in ("this week", "previous week"):
+        old, new = before.get(part, {}), after.get(part, {})
+        for region in REGIONS:
+            was, now = old.get(region, {}), new.get(region, {})
+            if was != now:
+                lines.append(
+                    f"{region}, {part}: rows {was.get('rows', 0):,} -> {now.get('rows', 0):,}"
+                    f" (files {was.get('files', 0)} -> {now.get('files', 0)})"
+                )
+    if not lines and before.get("files") != after.get("files"):
+        lines.append("files replaced by a re-delivery (same counts)")
+    return lines
+
+
+class SalesTask(PeriodTask):
+    """A task of one sales week."""
 
     week = MondayParameter(description=WEEK_HELP)
+    engine = engine_parameter()
 
-    def requires(self) -> ProcessInbox:
-        return ProcessInbox(dataset="sales", name_contains=week_prefix(self.week))
+    def current(self) -> periods.Inputs:
+        return week_inputs(self.week)
 
-    def output(self) -> PostgresMarkerTarget:
-        return PostgresMarkerTarget("sales.sales_agg", self.week.isoformat())
+    def complete(self) -> bool:
+        # A file of the week (or the week before) still in the inbox makes the week incomplete:
+        # the run loads it first, so a late file is aggregated by the next run.
+        return all(r.complete() for r in luigi.task.flatten(self.requires())) and bool(
+            self.output().exists()
+        )
+
+
+class SalesAggregates(SalesTask):
+    """``sales.sales_agg`` for the week: the week's rows replaced in one transaction, with the
+    record of the files they were computed from."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.engine == "spark":
+            # In the worker's own process, where the Spark driver lives on from week to week
+            # (a task with a timeout is forked: a new driver each time); Spark's jobs are
+            # cancelled after the same timeout instead (engines.aggregate_on_spark).
+            self.worker_timeout = None  # type: ignore[assignment]  # Luigi's is Optional
+
+    def requires(self) -> list[ProcessInbox]:
+        return [
+            ProcessInbox(dataset="sales", name_contains=week_prefix(week))
+            for week in (self.week, self.week - dt.timedelta(weeks=1))
+        ]
+
+    def output(self) -> periods.InputsTarget:
+        return periods.InputsTarget(
+            "sales", PG_OUTPUT, self.week.isoformat(), self.current, self.forced
+        )
 
     def run(self) -> None:
-        with transaction() as cur:
-            ensure_marker_table(cur)
-            # A week is ~2% of a year: read it through the BRIN index on sale_date. Right after a
-            # load the planner's statistics are stale and it picks a full scan (4x slower here).
-            postgres.run(cur, "sales/prefer_index")
-            present: set[str] = set()
-            if postgres.table_exists(cur, "sales.sales"):
-                postgres.run(cur, "sales/week_regions", {"week": self.week})
-                present = {r[0] for r in cur.fetchall()}
-            missing = [r for r in REGIONS if r not in present]
-            if len(missing) == len(REGIONS):
-                raise RuntimeError(f"sales week {self.week}: no files loaded for any region")
-            serialize_ddl(cur, "sales.sales_agg")
-            postgres.run(cur, "sales/create_sales_agg")
-            postgres.run(cur, "sales/delete_week", {"week": self.week})
-            postgres.run(cur, "sales/aggregate_week", {"week": self.week})
-            rows = cur.rowcount
-            write_marker(cur, "sales.sales_agg", self.week.isoformat(), rows)
+        periods.ensure_table()
+        lock = f"{PG_OUTPUT} week {self.week}"
+        with postgres.advisory_lock(lock, load_settings().flows.period_lock_timeout_s):
+            inputs, computed = None, None
+            if self.engine == "spark":
+                inputs = week_inputs(self.week)  # before Spark reads the rows
+                computed = aggregate_on_spark(self.week)
+            # One snapshot: the inputs, the aggregate and its check see the same rows.
+            with transaction(repeatable_read=True) as cur:
+                inputs = inputs or week_inputs(self.week, cur)
+                present = sorted(inputs["this week"])
+                missing = [r for r in REGIONS if r not in present]
+                if len(missing) == len(REGIONS):
+                    raise RuntimeError(f"sales week {self.week}: no files loaded for any region")
+                # A week is ~2% of a year: read it through the BRIN index on sale_date. Right
+                # after a load the planner's statistics are stale and it picks a full scan.
+                postgres.run(cur, "sales/prefer_index")
+                serialize_ddl(cur, "sales.sales_agg")
+                postgres.run(cur, "sales/create_sales_agg")
+                postgres.run(cur, "sales/delete_week", {"week": self.week})
+                rows = insert_week(cur, self.week, computed)
+                check_counted(cur, self.week, inputs)
+                periods.write(
+                    cur, "sales", PG_OUTPUT, self.week.isoformat(), inputs, self.forced, rows
+                )
+                crash_point("sales.before_commit")
+        crash_point("sales.after_commit")
         record_rows("sales", "sales_agg", written=rows)
+        how = record_engine(self.week, self.engine, computed)
+        log.info("sales week %s: %d aggregate rows %s", self.week, rows, how)
         if missing:
-            Notifier().send(
-                f"⚠️ sales week {self.week}: no files for region(s) {', '.join(missing)}; "
-                f"aggregated {', '.join(sorted(present))}",
-                kind="warning",
+            notifications.deliver(
+                Key(
+                    "warning", "sales", self.week.isoformat(), "missing regions", ",".join(missing)
+                ),
+                Message(
+                    f"⚠️ sales week {self.week}: no files for region(s) {', '.join(missing)}; "
+                    f"aggregated {', '.join(present)}",
+                    label="warning",
+                ),
             )
-        self.progress(f"{rows} aggregate rows for {self.week}", 100)
+        self.progress(f"{rows} aggregate rows for {self.week} {how}", 100)
 
 
-class SalesAggregatesToClickHouse(PipelineTask):
+def check_counted(cur: Any, week: dt.date, inputs: periods.Inputs) -> None:
+    """The aggregate counts exactly the week's orders it was computed from."""
+    counted = int(postgres.fetch_value(cur, "sales/week_sales_counted", {"week": week}) or 0)
+    loaded = sum(entry["rows"] for entry in inputs["this week"].values())
+    if counted != loaded:
+        raise RuntimeError(
+            f"sales week {week}: the aggregate counts {counted} order(s), the week has {loaded}"
+            " in sales.sales; nothing was committed (the rows changed under the computation:"
+            " the next run recomputes the week)"
+        )
+
+
+class SalesAggregatesToClickHouse(SalesTask):
     """The week's aggregates in ClickHouse ``sales.sales_agg`` with the import date; the week's
     partition is replaced in one step, so a rerun replaces the week and readers never see it
     empty."""
 
-    week = MondayParameter(description=WEEK_HELP)
-
     def requires(self) -> SalesAggregates:
-        return SalesAggregates(week=self.week)
+        return SalesAggregates(week=self.week, engine=self.engine, forced=self.forced)
 
-    def output(self) -> ClickHouseMarkerTarget:
-        return ClickHouseMarkerTarget("sales_agg", self.week.isoformat())
+    def output(self) -> periods.InputsTarget:
+        return periods.InputsTarget(
+            "sales", CH_OUTPUT, self.week.isoformat(), self.current, self.forced
+        )
 
     def run(self) -> None:
+        # The record first: were the aggregate recomputed meanwhile, the older inputs recorded
+        # here make the next run copy it again, never miss it.
+        record = periods.read("sales", PG_OUTPUT, self.week.isoformat())
+        if record is None:
+            raise RuntimeError(f"sales week {self.week}: no PostgreSQL aggregate recorded")
         with transaction() as cur:
             postgres.run(cur, "sales/week_aggregates", {"week": self.week})
             rows = cur.fetchall()
@@ -129,34 +260,151 @@ class SalesAggregatesToClickHouse(PipelineTask):
             "sales_agg",
             int(f"{self.week:%Y%m%d}"),
             csv_chunks(row + (imported.date(), imported) for row in rows),
+            expected_rows=len(rows),
         )
-        self.output().touch(len(rows))
+        periods.write_now(
+            "sales", CH_OUTPUT, self.week.isoformat(), record.inputs, self.forced, len(rows)
+        )
 
 
-class SalesWeekly(luigi.WrapperTask):
+class SalesSummary(SalesTask):
+    """The week's summary message, once per set of inputs (a recomputed week gets one saying
+    what changed); at-most-once (the notification ledger)."""
+
+    resent = luigi.Parameter(default="", significant=False, description=RESENT_HELP)
+
+    def requires(self) -> SalesAggregatesToClickHouse:
+        return SalesAggregatesToClickHouse(week=self.week, engine=self.engine, forced=self.forced)
+
+    def key(self, digest: str) -> Key:
+        return Key("summary", "sales", self.week.isoformat(), "", digest)
+
+    def complete(self) -> bool:
+        return notifications.settled(self.key(periods.digest(self.current())), self.resent)
+
+    def run(self) -> None:
+        record = periods.read("sales", CH_OUTPUT, self.week.isoformat())
+        if record is None:
+            raise RuntimeError(f"sales week {self.week}: not in ClickHouse yet")
+        rows = ClickHouse().query("sales/week_summary", week=self.week)
+        lines = [f"{r['region']}: {r['sales']:,} sales, {r['amount']:,.2f}" for r in rows]
+        changed = describe_changes(record.previous, record.inputs)
+        head = (
+            f"🔁 sales week {self.week} recomputed{computed_by(self.week)}; what changed:"
+            if changed
+            else f"✅ sales week {self.week} loaded{computed_by(self.week)}"
+        )
+        notifications.deliver(
+            self.key(record.digest),
+            Message("\n".join([head, *changed, *lines]), label="summary"),
+            self.resent,
+        )
+
+
+class SalesWeekly(PeriodWrapper):
     """The whole weekly flow for one week; a summary notification when it is done."""
 
     week = MondayParameter(
         default=last_monday(), description=WEEK_HELP + " Default: the last complete week."
     )
+    engine = engine_parameter()
+    resend = luigi.BoolParameter(default=False, significant=False, description=RESEND_HELP)
 
-    def requires(self) -> SalesAggregatesToClickHouse:
-        return SalesAggregatesToClickHouse(week=self.week)
+    def requires(self) -> list[SalesTask]:
+        args = {"week": self.week, "engine": self.engine, "forced": self.force_token}
+        return [
+            SalesAggregatesToClickHouse(**args),
+            SalesSummary(**args, resent=self.resend_token),
+        ]
 
 
-@SalesWeekly.event_handler(luigi.Event.SUCCESS)
-def _summary(task: SalesWeekly) -> None:
-    rows = ClickHouse().query("sales/week_summary", week=task.week)
-    lines = [f"{r['region']}: {r['sales']} sales, {r['amount']:.2f}" for r in rows]
-    Notifier().send(f"✅ sales week {task.week} loaded\n" + "\n".join(lines), kind="summary")
-
-
-class SalesBackfill(luigi.WrapperTask):
+class SalesBackfill(PeriodWrapper):
     """Every week from ``start`` to ``end`` (Mondays, inclusive): one command for a year."""
 
     start = MondayParameter(description="The first week's Monday (YYYY-MM-DD).")
     end = MondayParameter(description="The last week's Monday (YYYY-MM-DD), included.")
+    engine = engine_parameter()
 
     def requires(self) -> list[SalesWeekly]:
         weeks = (self.end - self.start).days // 7 + 1
-        return [SalesWeekly(week=self.start + dt.timedelta(weeks=i)) for i in range(weeks)]
+        return [
+            SalesWeekly(
+                week=self.start + dt.timedelta(weeks=i), engine=self.engine, force=self.force
+            )
+            for i in range(weeks)
+        ]
+
+
+class SalesCatchUp(PeriodWrapper):
+    """The last ``weeks`` complete weeks (cron): a week missed, or one a late file changed, is
+    done by the next run; a week already complete costs one check."""
+
+    weeks = luigi.IntParameter(
+        default=load_settings().flows.catchup_weeks,
+        description="How many weeks back, the last complete week included; default"
+        f" {load_settings().flows.catchup_weeks} (setting PIPELINE_CATCHUP_WEEKS).",
+    )
+    engine = engine_parameter()
+
+    def requires(self) -> list[SalesWeekly]:
+        last = last_monday()
+        return [
+            SalesWeekly(week=last - dt.timedelta(weeks=i), engine=self.engine, force=self.force)
+            for i in reversed(range(self.weeks))
+        ]
+
+
+def archived_files(start: dt.date, end: dt.date) -> list[Path]:
+    """The archived raw sales files (``archive/YYYY/MM/DD/<id>__<name>.gz``) of the weeks from
+    ``start`` to ``end``, by the week in their name, in archive order."""
+    found = []
+    for path in sorted(load_settings().paths.archive.glob("*/*/*/*__*.gz")):
+        original = path.name.removesuffix(".gz").partition("__")[2]
+        attributes = SALES.match(original)
+        if attributes is None:
+            continue
+        monday = dt.date.fromisocalendar(int(attributes["year"]), int(attributes["week"]), 1)
+        if start <= monday <= end:
+            found.append(path)
+    return found
+
+
+class CleanSalesHistory(SparkTask):
+    """History reprocessed on Spark: the archived raw weekly files of the weeks from ``start``
+    to ``end`` (a year: 204 files, 1M rows) cleaned as the inbox cleans one file — one row per
+    sale_id, typed exactly (amounts decimal(14, 2)) — into Parquet under
+    ``<runtime>/sales/history/<start>--<end>/clean/``; rows that break a rule go to
+    ``rejects/`` beside it with the file and the rule. On a cluster the runtime folder must be
+    shared storage (the executors read the archive and write the Parquet)."""
+
+    start = MondayParameter(description="The first week's Monday (YYYY-MM-DD).")
+    end = MondayParameter(description="The last week's Monday (YYYY-MM-DD), included.")
+
+    def folder(self) -> Path:
+        name = f"{self.start.isoformat()}--{self.end.isoformat()}"
+        return load_settings().paths.runtime / "sales" / "history" / name
+
+    def output(self) -> luigi.LocalTarget:
+        # Spark writes _SUCCESS when the clean dataset's files are all committed.
+        return luigi.LocalTarget(str(self.folder() / "clean" / "_SUCCESS"))
+
+    def main(self, spark: SparkSession) -> None:
+        from pipeline.sales.spark import clean_history
+
+        files = archived_files(self.start, self.end)
+        if not files:
+            raise FileNotFoundError(
+                f"no archived sales files for the weeks {self.start} to {self.end} under "
+                f"{load_settings().paths.archive}"
+            )
+        folder = self.folder()
+        counts = clean_history(spark, files, folder / "clean", folder / "rejects")
+        atomic_write(folder / "summary.json", json.dumps(dataclasses.asdict(counts)))
+        summary = (
+            f"sales history {self.start} to {self.end}: {counts.files} files, "
+            f"{counts.rows_read:,} rows read, {counts.duplicates:,} duplicates, "
+            f"{counts.rejected:,} rejected, {counts.written:,} written in {counts.seconds:.1f} s "
+            f"(Spark application {counts.application_id})"
+        )
+        log.info(summary)
+        self.progress(summary, 100)

@@ -2,6 +2,10 @@
 
 HTTP because it is the fastest bulk path measured here (a POST of CSV bytes) and speaks the same
 on 18.16 and 24+. Results come back as ``JSONCompact`` with 64-bit integers unquoted.
+
+Every request has a timeout (``PIPELINE_CH_TIMEOUT_S``). ClickHouse may fail a query after it
+has started streaming the answer: the status is already 200 and the error text ("Code: 241.
+DB::Exception: ...") ends the body. Such an answer is an error here, never data.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -18,7 +23,15 @@ import requests
 
 from config.settings import CLICKHOUSE_DATABASES, ClickHouseSettings, load_settings
 from pipeline.core.errors import ServerUnavailable
+from pipeline.core.faults import crash_point
 from pipeline.core.sql import render
+from pipeline.systems import postgres
+
+# An exception ClickHouse wrote into a body it had begun as a 200: "Code: 241. DB::Exception: …"
+# (24+), "Code: 241, e.displayText() = DB::Exception: …" (18.16). It ends the body, so only the
+# tail is searched.
+_EXCEPTION_IN_BODY = re.compile(r"Code: \d+[.,] (?:e\.displayText\(\) = )?DB::Exception")
+_TAIL = 8192
 
 
 class ClickHouseError(RuntimeError):
@@ -65,7 +78,9 @@ class ClickHouse:
         if response.status_code != 200:
             reason = response.text.strip().splitlines()[0] if response.text.strip() else ""
             raise ClickHouseError(f"{name}: HTTP {response.status_code}: {reason[:500]}")
-        return response.text
+        return checked_body(
+            name, response.text, response.headers.get("X-ClickHouse-Exception-Code")
+        )
 
     def execute(self, name: str, **params: Any) -> str:
         """Run a statement that returns nothing of interest (DDL, ALTER, INSERT ... SELECT)."""
@@ -100,6 +115,20 @@ class ClickHouse:
             return False
 
 
+def checked_body(name: str, text: str, exception_code: str | None = None) -> str:
+    """The body of a 200 answer, or ``ClickHouseError`` when the server put an exception in it
+    (it failed the query after the status line had gone out)."""
+    tail = text[-_TAIL:]
+    found = _EXCEPTION_IN_BODY.search(tail)
+    if found is None and not exception_code:
+        return text
+    reason = tail[found.start() :] if found else f"exception code {exception_code}"
+    first = reason.strip().splitlines()[0] if reason.strip() else reason
+    raise ClickHouseError(
+        f"{name}: ClickHouse failed the query after its answer had begun (HTTP 200): {first[:500]}"
+    )
+
+
 def csv_chunks(rows: Iterable[Iterable[Any]], chunk_rows: int = 100_000) -> Iterator[bytes]:
     """CSV bytes for an INSERT body, in bounded chunks (None becomes \\N)."""
     import csv
@@ -124,6 +153,7 @@ def replace_partition(
     partition: int,
     rows: Iterable[bytes],
     keep: tuple[str, dt.date] | None = None,
+    expected_rows: int | None = None,
 ) -> None:
     """Replace one partition of ``table`` with ``rows`` (CSV in the table's column order),
     atomically for readers: the one way every flow replaces a period in ClickHouse.
@@ -132,20 +162,41 @@ def replace_partition(
     see the old period or the new one, never an empty one; a rerun gives the same table; a crash
     leaves the table as it was (the next run drops the stage first). ``keep = (date_column, day)``
     first copies the partition's other days as they are (a day replaced inside a monthly
-    partition). Two replaces of the same partition must not run at once (callers hold a lock)."""
-    names = {
-        "database": ch.settings.database(logical_database),
-        "table": table,
-        "stage": f"{table}_stage_{partition}",
-    }
-    ch.execute("replace/drop_stage", **names)
-    ch.execute("replace/create_stage", **names)
-    if keep is not None:
-        date_column, day = keep
-        ch.execute("replace/keep_month", **names, date_column=date_column, month=partition, day=day)
-    ch.insert("replace/insert_stage", rows, **names)
-    ch.execute("replace/replace_partition", **names, partition=partition)
-    ch.execute("replace/drop_stage", **names)
+    partition). ``expected_rows``: the rows sent, checked in the stage before the swap (a
+    short insert never replaces a period).
+
+    The whole replace holds the period lock (a PostgreSQL advisory lock named after the table
+    and partition): two runs replacing the same partition, two days of one month included, take
+    turns instead of losing each other's rows, with or without luigid."""
+    database = ch.settings.database(logical_database)
+    names = {"database": database, "table": table, "stage": f"{table}_stage_{partition}"}
+    wait_s = load_settings().flows.period_lock_timeout_s
+    with postgres.advisory_lock(f"clickhouse {database}.{table} partition {partition}", wait_s):
+        ch.execute("replace/drop_stage", **names)
+        ch.execute("replace/create_stage", **names)
+        if keep is not None:
+            date_column, day = keep
+            ch.execute(
+                "replace/keep_month", **names, date_column=date_column, month=partition, day=day
+            )
+        ch.insert("replace/insert_stage", rows, **names)
+        if expected_rows is not None:
+            if keep is None:
+                staged = ch.query("replace/count_stage", **names)
+            else:
+                staged = ch.query(
+                    "replace/count_stage_day", **names, date_column=keep[0], day=keep[1]
+                )
+            got = int(staged[0]["rows"]) if staged else 0
+            if got != expected_rows:
+                raise ClickHouseError(
+                    f"{database}.{table} partition {partition}: the stage holds {got} row(s) of"
+                    f" the period, {expected_rows} were sent; the table is left as it was"
+                )
+        crash_point("replace.before_swap")
+        ch.execute("replace/replace_partition", **names, partition=partition)
+        crash_point("replace.after_swap")
+        ch.execute("replace/drop_stage", **names)
 
 
 def replace_day(
@@ -155,11 +206,20 @@ def replace_day(
     date_column: str,
     day: dt.date,
     rows: Iterable[bytes],
+    expected_rows: int | None = None,
 ) -> None:
     """Replace one day of a table partitioned by ``toYYYYMM(date_column)``: its month is rebuilt
     (the other days as they are, then ``rows``) and swapped in (``replace_partition``)."""
     month = int(f"{day:%Y%m}")
-    replace_partition(ch, logical_database, table, month, rows, keep=(date_column, day))
+    replace_partition(
+        ch,
+        logical_database,
+        table,
+        month,
+        rows,
+        keep=(date_column, day),
+        expected_rows=expected_rows,
+    )
 
 
 class ClickHouseMarkerTarget(luigi.Target):

@@ -3,19 +3,31 @@
 A load marker (``ops.load_markers``) is written in the same transaction as the rows it stands
 for, so a crash leaves either both or neither: a rerun never doubles rows and never skips a load
 that did not commit (the pattern of ``luigi.contrib.postgres.CopyToTable``).
+
+Every statement sent is a named file (``pipeline.core.sql``): ``run(cur, "group/name", {values},
+**identifiers)``, the values as psycopg2 parameters, the identifiers composed by psycopg2.sql.
+
+Every call is bounded in time: each connection carries ``statement_timeout``, ``lock_timeout``
+and TCP keepalives (settings ``PIPELINE_PG_*``), and a statement cancelled by them raises
+``PostgresTimeout`` naming the statement and the setting, never a wait without end.
+``advisory_lock`` serialises work across processes and hosts without luigid (a ClickHouse
+period's replace, a notification's delivery).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TextIO
 
 import luigi
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
@@ -39,10 +51,31 @@ class PostgresUnavailable(PostgresError, ServerUnavailable):
     """PostgreSQL does not answer (refused, reset, timed out): no file's or period's fault."""
 
 
+class PostgresTimeout(PostgresError):
+    """A statement was cancelled by ``statement_timeout`` or ``lock_timeout``: the message names
+    the statement, the limit, the setting and where to look."""
+
+
+def bounded_options(pg: PostgresSettings) -> dict[str, Any]:
+    """Connection options that bound every call: the server cancels a statement running longer
+    than ``statement_timeout`` or waiting longer than ``lock_timeout`` for a lock, and TCP
+    keepalives find a half-open connection (a peer gone without a word)."""
+    return {
+        "options": (
+            f"-c statement_timeout={int(pg.statement_timeout_s * 1000)}"
+            f" -c lock_timeout={int(pg.lock_timeout_s * 1000)}"
+        ),
+        "keepalives": 1,
+        "keepalives_idle": pg.keepalives_idle_s,
+        "keepalives_interval": pg.keepalives_interval_s,
+        "keepalives_count": pg.keepalives_count,
+    }
+
+
 def connect(settings: PostgresSettings | None = None) -> psycopg2.extensions.connection:
     pg = settings or load_settings().postgres
     try:
-        return psycopg2.connect(**pg.connect_kwargs())
+        return psycopg2.connect(**pg.connect_kwargs(), **bounded_options(pg))
     except psycopg2.OperationalError as exc:
         # psycopg2's message never contains the password; we add where we tried to connect.
         raise PostgresUnavailable(
@@ -78,12 +111,21 @@ def _checkout(settings: PostgresSettings | None) -> tuple[tuple[int, str, int, s
 @contextmanager
 def transaction(
     settings: PostgresSettings | None = None,
+    repeatable_read: bool = False,
 ) -> Iterator[psycopg2.extensions.cursor]:
-    """A cursor inside one transaction: committed on success, rolled back on any error."""
+    """A cursor inside one transaction: committed on success, rolled back on any error.
+    ``repeatable_read``: every statement of it sees one snapshot (a period's inputs, its
+    computation and its checks agree exactly)."""
     key, conn = _checkout(settings)
     try:
-        with conn, conn.cursor() as cur:
-            yield cur
+        if repeatable_read:
+            conn.isolation_level = psycopg2.extensions.ISOLATION_LEVEL_REPEATABLE_READ
+        try:
+            with conn, conn.cursor() as cur:
+                yield cur
+        finally:
+            if repeatable_read and not conn.closed:
+                conn.isolation_level = psycopg2.extensions.ISOLATION_LEVEL_DEFAULT
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
         _connections.pop(key, None)
         with suppress(psycopg2.Error):
@@ -149,7 +191,30 @@ def run(
     """Execute the named PostgreSQL statement ``group/name`` (``pipeline/<group>/sql/postgres/``
     or ``pipeline/systems/sql/postgres/<group>/``) with psycopg2's value parameters; ``names``
     fill its ``{slot}`` identifiers."""
-    cur.execute(statement(name, **names), params)
+    with bounded(name):
+        cur.execute(statement(name, **names), params)
+
+
+@contextmanager
+def bounded(name: str, settings: PostgresSettings | None = None) -> Iterator[None]:
+    """Turn a statement cancelled by ``lock_timeout`` or ``statement_timeout`` into a
+    ``PostgresTimeout`` that says which statement, which limit and where to look."""
+    try:
+        yield
+    except psycopg2.errors.LockNotAvailable as exc:
+        pg = settings or load_settings().postgres
+        raise PostgresTimeout(
+            f"{name}: gave up waiting {pg.lock_timeout_s:g} s for a lock another session holds"
+            " (lock_timeout, setting PIPELINE_PG_LOCK_TIMEOUT_S); see pg_locks and"
+            " pg_stat_activity for the holder"
+        ) from exc
+    except psycopg2.errors.QueryCanceled as exc:
+        pg = settings or load_settings().postgres
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "cancelled"
+        raise PostgresTimeout(
+            f"{name}: {reason} (statement_timeout {pg.statement_timeout_s:g} s, setting"
+            " PIPELINE_PG_STATEMENT_TIMEOUT_S)"
+        ) from exc
 
 
 def fetch_value(
@@ -176,6 +241,50 @@ def serialize_ddl(cur: psycopg2.extensions.cursor, key: str) -> None:
     """Hold a transaction-scoped advisory lock: concurrent ``CREATE ... IF NOT EXISTS`` of the
     same object race in PostgreSQL (a unique violation on pg_type) unless serialized."""
     run(cur, "session/ddl_lock", {"key": f"ddl:{key}"})
+
+
+def lock_key(name: str) -> int:
+    """A stable 64-bit advisory lock key for a name (the same on every host and version)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+class LockTimeout(PostgresTimeout):
+    """Another run holds the lock for longer than this one may wait."""
+
+
+@contextmanager
+def advisory_lock(
+    name: str,
+    wait_s: float,
+    setting: str = "PIPELINE_PERIOD_LOCK_TIMEOUT_S",
+    settings: PostgresSettings | None = None,
+) -> Iterator[None]:
+    """Hold a PostgreSQL session advisory lock named ``name`` for the block: one holder at a
+    time across processes and hosts, no luigid needed. Waits up to ``wait_s`` seconds (the
+    setting named ``setting``) for another holder, then raises ``LockTimeout`` naming the lock.
+
+    The lock lives on a connection of its own (autocommit, never inside a transaction of the
+    block's work), so the block may commit as often as it likes; a holder killed by SIGKILL
+    loses its connection and with it the lock, and TCP keepalives end a half-open one."""
+    pg = settings or load_settings().postgres
+    conn = connect(pg)
+    conn.autocommit = True
+    began = time.monotonic()
+    try:
+        with conn.cursor() as cur:
+            run(cur, "session/set_lock_timeout", {"ms": str(max(1, int(wait_s * 1000)))})
+            try:
+                run(cur, "session/advisory_lock", {"key": lock_key(name)})
+            except PostgresTimeout as exc:
+                raise LockTimeout(
+                    f"{name}: waited {time.monotonic() - began:.1f} s for another run holding"
+                    f" this lock (limit {wait_s:g} s, setting {setting}); find the holder in"
+                    " pg_locks (locktype advisory) and pg_stat_activity"
+                ) from exc
+        yield
+    finally:
+        with suppress(psycopg2.Error):
+            conn.close()  # closing the session releases its advisory locks
 
 
 def table_exists(cur: psycopg2.extensions.cursor, table: str) -> bool:
@@ -213,7 +322,8 @@ def copy_csv(
 ) -> int:
     """``COPY table (columns) FROM STDIN`` of CSV with a header; returns the rows copied."""
     copy = statement("table/copy_csv", table=table, columns=list(columns))
-    cur.copy_expert(copy.as_string(cur), source, size=1 << 20)
+    with bounded("table/copy_csv"):
+        cur.copy_expert(copy.as_string(cur), source, size=1 << 20)
     return int(cur.rowcount)
 
 

@@ -3,7 +3,12 @@
 Telegram's Bot API caps a message at 4096 characters; a 429 answer carries
 ``parameters.retry_after`` (seconds to wait). The token is part of the URL, so neither URLs nor
 request errors are ever logged as they are: errors are reported with the token masked.
-With no token or chat id, every message is written to ``var/outbox/`` as a JSON file instead.
+With no token or chat id, every message is written to ``var/outbox/`` as a JSON file instead
+(the owner's only, mode 0600, like every notification file).
+
+Every text is redacted like the logs (``monitoring.logs.redact``: secrets, tokens, e-mails)
+before it leaves the process, to Telegram or to the outbox. Which messages are sent, and how
+often, is the notification ledger's business (``pipeline.core.notifications``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 import requests
 
 from config.settings import Settings, load_settings
+from monitoring.logs import redact
 from pipeline.core.files import atomic_write
 from pipeline.systems import http
 from pipeline.systems.http import RetryPolicy
@@ -43,6 +49,7 @@ class Notifier:
 
     def send(self, text: str, kind: str = "info") -> str:
         """Send ``text``; return where it went ('telegram' or the outbox file)."""
+        text = redact(text)
         tg = self.settings.telegram
         if tg.configured:
             self._telegram("sendMessage", {"chat_id": tg.chat_id, "text": clip(text)})
@@ -53,7 +60,9 @@ class Notifier:
         self, png: bytes, caption: str, kind: str = "info", name: str = "chart.png"
     ) -> str:
         """Send a PNG with a caption (clipped to Telegram's 1,024 characters); return where it
-        went ('telegram' or the outbox file, the image beside it)."""
+        went ('telegram' or the outbox file, the image beside it). One message: a report or an
+        alert never half-arrives as a text without its picture."""
+        caption = redact(caption)
         tg = self.settings.telegram
         if tg.configured:
             self._telegram(

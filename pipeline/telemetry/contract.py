@@ -16,3 +16,7 @@ SOURCES_DDL = "telemetry/create_sources"
 
 # The mart's ClickHouse table (database ``bionicpro_reports``).
 MART = "reports_data_mart"
+
+# Work files under ``<runtime>/telemetry/<date>/`` that hold personal data (the CRM's e-mails and
+# names): mode 0600, deleted by the retention flow after PIPELINE_RETENTION_PERSONAL_DAYS.
+PERSONAL_WORK_FILES = ("crm.parquet", "mart.parquet")

@@ -175,3 +175,26 @@ def test_any_sequence_of_operations_keeps_a_valid_consistent_document(steps) -> 
         assert flag["history"][-1]["to"] == flag["status"]
         if flag["status"] in doc.STAGES:
             assert doc.last_good_stage(flag) == flag["status"]
+
+
+def test_every_history_entry_names_the_host_and_process_that_made_it() -> None:
+    import os
+    import socket
+
+    flag = at_status(doc.ARCHIVED)
+    flag = doc.annotate(flag, "notified", True)
+    failed = doc.retry(at_status(doc.FAILED), note="again")
+    reset = doc.reset(at_status(doc.LOADED), doc.VALIDATED, note="redo")
+    for document in (flag, failed, reset):
+        validate(document)
+        for entry in document["history"]:
+            assert entry["host"] == socket.gethostname() and entry["pid"] == os.getpid()
+
+
+def test_a_flag_written_before_entries_named_their_maker_still_reads() -> None:
+    flag = at_status(doc.VALIDATED)
+    for entry in flag["history"]:
+        del entry["host"], entry["pid"]
+    validate(flag)
+    with pytest.raises(doc.FlagError, match="pid"):
+        validate({**flag, "history": [{**flag["history"][0], "pid": "me"}]})

@@ -102,6 +102,8 @@ def test_concurrent_writers_in_processes_never_lose_an_update(
     final = ledger.get(flag["file_id"])
     assert len(final["details"]) == workers * times
     assert final["revision"] == 1 + workers * times == len(final["history"])
+    # Each entry names the process that wrote it: every forked worker, by its own pid.
+    assert {h["pid"] for h in final["history"][1:]} == {p.pid for p in procs}
 
 
 def test_concurrent_writers_in_threads_never_lose_an_update(tmp_path: Path, make_flag_args) -> None:

@@ -6,7 +6,7 @@ after real flows ran on the local stack and Prometheus scraped the Pushgateway, 
 of every panel and every alert rule is valid through Prometheus' HTTP API, and each panel that
 should have data returns data; every ClickHouse panel's SQL runs on ClickHouse 18.16; the Kibana
 saved objects reference the data view and only fields the logger writes. A real `luigi` command
-logs JSON lines with ECS names and context."""
+logs JSON lines with ECS names and context to its log file."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ import yaml
 
 from config.settings import load_settings
 from monitoring import dashboards
-from monitoring.logs import INDEX_TEMPLATE, context, ecs_document
+from monitoring.logs import context, ecs_document
+from monitoring.shipper import INDEX_TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"
@@ -41,8 +42,12 @@ MUST_HAVE_DATA = {
     "Rows per flow and dataset",
     "Rows in total",
     "Files by flag status",
+    "Files stuck",
+    "Files failed or quarantined",
+    "Log records dropped",
 }
-MACROS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
+# Grafana's macros and the board's variable, as Grafana fills them (the tests' environment).
+MACROS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h", "$env": "tests"}
 
 
 def promql(expr: str) -> str:
@@ -74,10 +79,16 @@ def test_dashboards_have_stable_uids_and_provisioned_datasources() -> None:
         seen.add(board["uid"])
         ids = [p["id"] for p in board["panels"]]
         assert len(ids) == len(set(ids))
+        variables = {v["name"]: v for v in board["templating"]["list"]}
+        chosen = {}
+        if variables["env"]["type"] == "datasource":  # the default is a provisioned one
+            chosen["${env}"] = variables["env"]["current"]["value"]
+            assert chosen["${env}"] in uids
         for panel in board["panels"]:
-            assert panel["datasource"]["uid"] in uids
+            assert chosen.get(panel["datasource"]["uid"], panel["datasource"]["uid"]) in uids
             for target in panel["targets"]:
-                assert target["datasource"]["uid"] in uids
+                uid = target["datasource"]["uid"]
+                assert chosen.get(uid, uid) in uids
 
 
 def test_kibana_objects_reference_the_data_view_and_fields_the_logger_writes() -> None:
@@ -148,8 +159,8 @@ def test_a_luigi_command_logs_json_with_ecs_names_and_context(stack: None, runti
         x.get("labels.task_family") == "inbox.ProcessInbox" and x.get("labels.flow") == "inbox"
         for x in lines
     )
-    stdout_lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert stdout_lines, "stdout carries the same JSON lines"
+    assert lines[-1]["event.id"] and len({x["event.id"] for x in lines}) == len(lines)
+    assert not [line for line in result.stdout.splitlines() if line.startswith("{")]  # people's
 
 
 def _run_flows(runtime: Path) -> None:
@@ -202,7 +213,8 @@ def test_every_query_of_every_panel_and_rule_after_real_flows(stack: None, runti
     _run_flows(runtime)
     prometheus = load_settings().monitoring.prometheus_url
     deadline = time.monotonic() + 60
-    while not _query('pipeline_rows_total{instance="tests"}', prometheus)["result"]:
+    instance = load_settings().monitoring.metrics_instance  # this session's Pushgateway group
+    while not _query(f'pipeline_rows_total{{instance="{instance}"}}', prometheus)["result"]:
         assert time.monotonic() < deadline, "Prometheus never scraped the pushed metrics"
         time.sleep(2)
     time.sleep(12)  # two more scrapes: rates and increases need two samples
@@ -226,15 +238,89 @@ def test_every_query_of_every_panel_and_rule_after_real_flows(stack: None, runti
         "FilesFailed",
         "LogRecordsDropped",
     }
-    files = _query('sum by (status) (pipeline_files{instance="tests",dataset="sales"})', prometheus)
+    files = _query(
+        f'sum by (status) (pipeline_files{{instance="{instance}",dataset="sales"}})', prometheus
+    )
     by_status = {r["metric"]["status"]: float(r["value"][1]) for r in files["result"]}
     assert by_status["archived"] == 1 and by_status["quarantined"] == 1
-    rows = _query('sum by (kind) (pipeline_rows_total{instance="tests",flow="inbox"})', prometheus)
+    rows = _query(
+        f'sum by (kind) (pipeline_rows_total{{instance="{instance}",flow="inbox"}})', prometheus
+    )
     assert {r["metric"]["kind"]: float(r["value"][1]) for r in rows["result"]} == {
         "read": 51,
         "written": 50,
         "rejected": 1,
     }
+
+
+def grafana_sql(query: str, metric: str = "views", slice_: str = "all", **window: str) -> str:
+    """A panel's SQL as Grafana sends it: variables filled, macros expanded."""
+    query = query.replace("${metric:sqlstring}", f"'{metric}'")
+    query = query.replace("${slice:sqlstring}", f"'{slice_}'")
+    return dashboards.expand_macros(query, **window)
+
+
+def business() -> dict[str, Any]:
+    return json.loads((MONITORING / "grafana" / "dashboards" / "business-metrics.json").read_text())
+
+
+def test_the_alert_links_panel_shows_the_metric_and_slice_the_variables_name() -> None:
+    board = business()
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert set(variables) == {"env", "metric", "slice"}
+    metrics = [o["value"] for o in variables["metric"]["options"]]
+    import tomllib
+
+    configured = tomllib.loads((ROOT / "config" / "alerts.toml").read_text())["metrics"]
+    assert set(configured) <= set(metrics)  # every metric the checks alert on
+    assert (
+        variables["slice"]["allowCustomValue"] and variables["slice"]["current"]["value"] == "all"
+    )
+    panel = next(p for p in board["panels"] if p["id"] == dashboards.METRIC_PANEL_ID == 10)
+    assert "$metric" in panel["title"] and "$slice" in panel["title"]
+    assert panel["interval"] == "15m" and "timeFrom" not in panel  # the link's from/to apply
+    query = panel["targets"][0]["rawSql"]
+    assert "${metric:sqlstring}" in query and "${slice:sqlstring}" in query
+    assert "toStartOfFifteenMinutes" in query and "$__timeFilter(time)" in query
+
+
+def test_panels_fit_their_data_with_units_thresholds_and_the_environment() -> None:
+    board = business()
+    assert board["time"]["from"] == "now-2d"
+    for panel in board["panels"]:
+        query = panel["targets"][0]["rawSql"]
+        assert "$__timeFilter(" in query and "today()" not in query, panel["title"]
+        assert panel["fieldConfig"]["defaults"]["unit"], panel["title"]
+    by_title = {p["title"]: p for p in board["panels"]}
+    views = by_title["Views, likes and CTR by os (daily)"]
+    assert views["timeFrom"] == "30d" and views["interval"] == "1d"
+    ctr = views["fieldConfig"]["overrides"][0]
+    assert ctr["matcher"] == {"id": "byRegexp", "options": "/ctr/i"}
+    properties = {x["id"]: x["value"] for x in ctr["properties"]}
+    assert properties["custom.axisPlacement"] == "right" and properties["unit"] == "percentunit"
+    assert by_title["Weekly sales by region"]["timeFrom"] == "1y"
+    health = json.loads(
+        (MONITORING / "grafana" / "dashboards" / "pipeline-health.json").read_text()
+    )
+    assert health["time"]["from"] == "now-24h"
+    assert [v["name"] for v in health["templating"]["list"]] == ["env"]
+    titles = {p["title"]: p for p in health["panels"]}
+    for title in (
+        "Files by flag status",
+        "Files stuck",
+        "Files failed or quarantined",
+        "Runs by flow and outcome",
+        "Mean task duration",
+        "Log records dropped",
+    ):
+        assert title in titles
+    for panel in health["panels"]:
+        for target in panel["targets"]:
+            if "pipeline_" in target["expr"]:
+                assert 'instance=~"$env"' in target["expr"], target["expr"]
+        if panel["type"] == "stat":
+            assert panel["fieldConfig"]["defaults"]["thresholds"]["steps"], panel["title"]
+    assert titles["Mean task duration"]["fieldConfig"]["defaults"]["unit"] == "s"
 
 
 @pytest.mark.integration
@@ -244,16 +330,73 @@ def test_every_clickhouse_panel_runs_on_clickhouse(stack: None) -> None:
     ch = ClickHouse()
     for statement in (
         "activity/create_activity_daily",
+        "activity/create_feed_actions",
+        "activity/create_message_actions",
         "sales/create_sales_agg",
         "telemetry/create_mart",
         "ops/create_alerts",
     ):
         ch.execute(statement)
     prefix = ch.settings.database_prefix
-    for panel in panels("business-metrics.json"):
-        for target in panel["targets"]:
+    queries = [
+        (p["title"], t["rawSql"]) for p in panels("business-metrics.json") for t in p["targets"]
+    ]
+    queries += [
+        (v["name"], v["query"]) for v in business()["templating"]["list"] if v["type"] == "query"
+    ]
+    for title, query in queries:
+        sql = re.sub(
+            r"\b(simulator|test|sales|bionicpro_reports|ops)\.", rf"{prefix}\1.", grafana_sql(query)
+        )
+        response = requests.post(ch.settings.http_url, data=sql.encode(), timeout=30)
+        assert response.status_code == 200, f"{title}: {response.text[:300]}"
+
+
+@pytest.mark.integration
+def test_the_metric_panel_shows_what_the_alert_checks_compute(stack: None) -> None:
+    import math
+
+    import pandas as pd
+
+    from demo.simulator import SimSpec, write_day
+    from pipeline.alerts.tasks import metric_frames
+    from pipeline.systems.clickhouse import ClickHouse
+
+    day = dt.date(2024, 5, 22)
+    write_day(day, SimSpec(seed=7, start=day, base_users=300, feed_actions_per_day=3_000))
+    start, end = pd.Timestamp(day), pd.Timestamp(day + dt.timedelta(days=1))
+    checks = metric_frames(ClickHouse(), start, end, ("os",))
+    ch = ClickHouse()
+    query = next(
+        p["targets"][0]["rawSql"]
+        for p in panels("business-metrics.json")
+        if p["id"] == dashboards.METRIC_PANEL_ID
+    )
+    prefix = ch.settings.database_prefix
+    window = {
+        "start": f"{start:%Y-%m-%d %H:%M:%S}",
+        "end": f"{end - pd.Timedelta(seconds=1):%Y-%m-%d %H:%M:%S}",
+    }
+    compared = 0
+    for metric in dashboards.METRICS:
+        for slice_ in ("all", "os=Android"):
             sql = re.sub(
-                r"\b(test|sales|bionicpro_reports|ops)\.", rf"{prefix}\1.", target["rawSql"]
+                r"\bsimulator\.",
+                f"{prefix}simulator.",
+                grafana_sql(query, metric, slice_, **window),
             )
-            response = requests.post(ch.settings.http_url, data=sql.encode(), timeout=30)
-            assert response.status_code == 200, f"{panel['title']}: {response.text[:300]}"
+            text = requests.post(
+                ch.settings.http_url, data=(sql + " FORMAT JSONCompact").encode(), timeout=30
+            ).json()["data"]
+            panel = {pd.Timestamp(t): v for t, v in text}
+            expected = checks[(checks["metric"] == metric) & (checks["slice"] == slice_)]
+            assert len(expected) > 20, (metric, slice_)
+            assert set(panel) == set(expected["slot"]), (metric, slice_)
+            for slot, value in zip(expected["slot"], expected["value"], strict=True):
+                got = panel[slot]
+                if value != value:  # NaN: no views in the slot
+                    assert got is None or (isinstance(got, float) and math.isnan(got))
+                else:
+                    assert math.isclose(float(got), float(value), rel_tol=1e-9), (metric, slot)
+                compared += 1
+    assert compared > 500

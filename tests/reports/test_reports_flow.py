@@ -10,12 +10,15 @@ from pathlib import Path
 
 import luigi
 import pytest
+from luigi.task_register import Register
 
 from config.settings import load_settings
 from demo.simulator import SimSpec, write_day
 from pipeline.reports.tasks import MorningReports
 from pipeline.systems.clickhouse import ClickHouse
 from pipeline.systems.redis import connect
+from pipeline.systems.telegram import CAPTION_LIMIT
+from tests.fixtures.periods import forget, killed_at, ledger, outbox_modes
 
 pytestmark = pytest.mark.integration
 
@@ -43,12 +46,14 @@ def build(**kwargs: object) -> bool:
 
 
 def test_reports_are_built_kept_and_sent_once(week: None, runtime: Path) -> None:
-    connect(load_settings().redis).delete(*(f"markers:report:{n}:{DAY}" for n in ("feed", "app")))
+    forget("reports")
     assert build()
     sent = outbox()
-    texts = [m["text"] for m in sent if "photo" not in m]
-    photos = [m for m in sent if "photo" in m]
-    assert len(texts) == 2 and len(photos) == 2
+    # One message per report: the picture with the text as its caption, never half of it.
+    assert len(sent) == 2 and all("photo" in m for m in sent)
+    assert all(len(m["text"]) <= CAPTION_LIMIT for m in sent)
+    texts = [m["text"] for m in sent]
+    photos = sent
     feed = next(t for t in texts if t.startswith("📰 Feed report for 2024-03-11"))
     # DAU from the raw table, independently.
     settings = ClickHouse().settings
@@ -69,8 +74,35 @@ def test_reports_are_built_kept_and_sent_once(week: None, runtime: Path) -> None
     assert (folder / "feed.txt").read_text() == feed
     assert (folder / "app.png").read_bytes().startswith(b"\x89PNG")
     assert all(Path(p["photo"]).read_bytes().startswith(b"\x89PNG") for p in photos)
-    # A rerun sends nothing; --resend sends both again.
+    assert {m["status"] for m in ledger("reports")} == {"sent"}
+    # A rerun sends nothing, with Redis or without it (the ledger is in PostgreSQL); --force
+    # rebuilds the kept files and sends nothing; --resend sends both again, once.
+    assert build()
+    connect(load_settings().redis).flushdb()
+    assert build()
+    assert len(outbox()) == 2
+    (folder / "feed.txt").unlink()
+    assert build(force=True)
+    assert (folder / "feed.txt").read_text() == feed and len(outbox()) == 2
+    assert build(resend=True)
+    assert len(outbox()) == 4
     assert build()
     assert len(outbox()) == 4
-    assert build(resend=True)
-    assert len(outbox()) == 8
+    assert outbox_modes() == {0o600}
+
+
+@pytest.mark.parametrize(("point", "copies"), [("notify.before_send", 1), ("notify.after_send", 2)])
+def test_a_run_killed_around_a_send_then_rerun_sends_each_report_as_the_policy_says(
+    week: None, runtime: Path, point: str, copies: int
+) -> None:
+    """At-least-once: a report whose run died after recording it is sent by the rerun; one that
+    died after sending it, before marking it, is sent again (the documented duplicate)."""
+    forget("reports")
+    Register.clear_instance_cache()
+    killed_at(point, lambda: build())
+    assert build()
+    reports = [m for m in outbox() if m["kind"].startswith("report-")]
+    by_kind = {k: sum(m["kind"] == k for m in reports) for k in ("report-feed", "report-app")}
+    assert sorted(by_kind.values()) == sorted([copies, 1])  # the killed one, and the other
+    assert {m["status"] for m in ledger("reports") if m["kind"] == "report"} == {"sent"}
+    assert build() and len([m for m in outbox() if m["kind"].startswith("report-")]) == len(reports)

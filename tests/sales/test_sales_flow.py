@@ -18,6 +18,7 @@ from pipeline.inbox.chain import Inbox
 from pipeline.sales.tasks import SalesBackfill, SalesWeekly
 from pipeline.systems.clickhouse import ClickHouse
 from pipeline.systems.postgres import ensure_marker_table, transaction
+from tests.fixtures.periods import forget
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +51,7 @@ def expected(raw: Path) -> pd.DataFrame:
 
 @pytest.fixture
 def landed(inbox: Inbox, tmp_path: Path) -> Path:
+    forget("sales")
     with transaction() as cur:
         ensure_marker_table(cur)
         cur.execute("DROP TABLE IF EXISTS sales.sales_agg")

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from config.settings import CLICKHOUSE_DATABASES, load_settings
+from monitoring.dashboards import expand_macros
 from pipeline.core.sql import Statement, all_statements, load, render
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,8 @@ def plan(statement: Statement) -> list[Statement]:
 
 
 def sql_for(s: Statement, params: dict[str, Any]) -> tuple[str, str | None]:
-    text = render(s.name, {**SCRATCH, **s.check_params, **params})
+    # Dashboard panels filter with Grafana's $__timeFilter: expanded as the plugin does it.
+    text = expand_macros(render(s.name, {**SCRATCH, **s.check_params, **params}))
     data = "\n".join(s.data) + "\n" if s.data else None
     return text, data
 

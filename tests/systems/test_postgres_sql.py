@@ -52,7 +52,7 @@ def as_name(value: Any) -> postgres.Name:
     definitions as ``[name, type, nullable]`` triples."""
     if isinstance(value, list) and value and isinstance(value[0], list):
         return postgres.column_definitions((str(n), str(t), bool(z)) for n, t, z in value)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def execute(cur: psycopg2.extensions.cursor, step: Statement, params: dict[str, Any]) -> None:

@@ -1,8 +1,9 @@
--- Grafana, Business metrics: messages sent and their senders per day and gender, last 30 days.
+-- Grafana, Business metrics: messages sent and their senders per day and gender, over the
+-- panel's time range (Grafana's $__timeFilter).
 -- check: {}
 -- after: activity/insert_sample
 SELECT toDateTime(event_date) AS time, dimension_value AS gender, messages_sent,
     users_sent
 FROM {test}.activity_daily
-WHERE dimension = 'gender' AND event_date >= today() - 30
+WHERE dimension = 'gender' AND $__timeFilter(time)
 ORDER BY time, gender
