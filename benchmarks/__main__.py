@@ -9,8 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 os.environ.setdefault("PIPELINE_CH_DB_PREFIX", "b_")
+# A Redis database and a metrics group of their own: the benchmarks' runtime folders have flags
+# of their own, and the demo's flag index and metrics stay the demo's.
+os.environ.setdefault("PIPELINE_REDIS_DB", "5")
+os.environ.setdefault("PIPELINE_METRICS_INSTANCE", "bench")
 
 
 def main() -> int:
@@ -29,11 +34,33 @@ def main() -> int:
         "--files", type=int, nargs="+", default=[100, 1000, 5000], help="per-file overhead sizes"
     )
     args = parser.parse_args()
+    unknown = [name for name in args.names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(
+            f"unknown benchmark(s) {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}"
+        )
+    quiet_logging()
     # The long ones run by name only: `python -m benchmarks sales-10m inbox-1gb spark-10m`.
     default = [name for name in BENCHMARKS if name not in ("sales-10m", "inbox-1gb", "spark-10m")]
+    took: dict[str, float] = {}
     for name in args.names or default:
+        began = time.perf_counter()
         BENCHMARKS[name](args)
+        took[name] = time.perf_counter() - began
+    print("\nBenchmarks run")
+    for name, seconds in took.items():
+        print(f"  {name:<20} {seconds:8.1f} s")
     return 0
+
+
+def quiet_logging() -> None:
+    """The figures on the console; every task's records in var/logs/bench.log (JSON)."""
+    import luigi.configuration
+
+    from monitoring.logs import setup_logging
+
+    setup_logging("bench", console_info=False, summary=False, tasks=False)
+    luigi.configuration.get_config().set("core", "no_configure_logging", "true")
 
 
 if __name__ == "__main__":

@@ -226,7 +226,7 @@ class ConsoleFormatter(logging.Formatter):
         else:
             tag = ""
         if message.lstrip("\n").startswith(LUIGI_SUMMARY):
-            return message.strip("\n")
+            return "\n" + message.strip("\n")
         line = f"{when} {tag:<6} {message}"
         if record.exc_text:
             line += f" ({record.exc_text.strip().splitlines()[-1]})"
@@ -235,18 +235,19 @@ class ConsoleFormatter(logging.Formatter):
 
 class ConsoleFilter(logging.Filter):
     """What people see: task lines, warnings and errors, Luigi's summary, and (``info=True``,
-    the services) every INFO record but the chatty loggers'."""
+    the services) every INFO record but the chatty loggers'. A program that reports its own
+    progress (the demo) turns the task lines and the summary off."""
 
-    def __init__(self, info: bool = False, summary: bool = True) -> None:
+    def __init__(self, info: bool = False, summary: bool = True, tasks: bool = True) -> None:
         super().__init__()
-        self.info, self.summary = info, summary
+        self.info, self.summary, self.tasks = info, summary, tasks
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.WARNING:
             # Luigi's own "Worker ... failed <task>": the task's FAILED line says it already.
             return not (record.name == "luigi-interface" and _WORKER_FAILED.match(str(record.msg)))
         if getattr(record, "event_action", "") in TAGS:
-            return True
+            return self.tasks
         if _is_summary(record):
             return self.summary
         return self.info and not _chatty(record)
@@ -351,6 +352,7 @@ class PipelineHandler(logging.Handler):
         log_dir: str = "",
         console_info: bool = False,
         summary: bool = True,
+        tasks: bool = True,
     ) -> None:
         super().__init__()
         settings = config.load_settings()
@@ -366,7 +368,7 @@ class PipelineHandler(logging.Handler):
             self.console.addFilter(FileFilter())
         else:
             self.console.setFormatter(ConsoleFormatter())
-            self.console.addFilter(ConsoleFilter(info=console_info, summary=summary))
+            self.console.addFilter(ConsoleFilter(info=console_info, summary=summary, tasks=tasks))
         self.outputs: list[logging.Handler] = [self.file, self.console]
         self.addFilter(RedactFilter())
         _quiet_http_clients()
@@ -392,7 +394,11 @@ def _quiet_http_clients() -> None:
 
 
 def setup_logging(
-    service: str, level: int = logging.INFO, console_info: bool = True, summary: bool = True
+    service: str,
+    level: int = logging.INFO,
+    console_info: bool = True,
+    summary: bool = True,
+    tasks: bool = True,
 ) -> PipelineHandler:
     """The project's logging for a process of its own (the watcher, the cron runner, the demo).
     Calling it again replaces the handler."""
@@ -401,7 +407,7 @@ def setup_logging(
         if isinstance(handler, PipelineHandler):
             root.removeHandler(handler)
             handler.close()
-    handler = PipelineHandler(service, console_info=console_info, summary=summary)
+    handler = PipelineHandler(service, console_info=console_info, summary=summary, tasks=tasks)
     root.addHandler(handler)
     root.setLevel(level)
     return handler

@@ -79,7 +79,8 @@ def engine_phrase(record: dict[str, Any]) -> str:
 
 
 def computed_by(week: dt.date) -> str:
-    """ " (aggregated on Spark, application …)" for the week's summary, from its record."""
+    """What the week's summary adds, from its record: `` (aggregated on Spark, application
+    local-…)``; nothing when there is no record."""
     path = day_target("sales", week, "aggregates.json").path
     try:
         with open(path, encoding="utf-8") as handle:

@@ -93,9 +93,16 @@ def test_a_kill_at_each_boundary_then_a_rerun_gives_the_exact_day(
     pd.testing.assert_frame_equal(table_rows(other), kept)  # the month's other day untouched
 
 
-def waiting_advisory_locks() -> int:
+def waiting_for(lock: str) -> int:
+    """Sessions waiting for the advisory lock named ``lock`` (its 64-bit key is split into
+    pg_locks' classid and objid)."""
+    key = postgres.lock_key(lock) & 0xFFFFFFFFFFFFFFFF
     with transaction() as cur:
-        cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        cur.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            " AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1",
+            (key >> 32, key & 0xFFFFFFFF),
+        )
         return int(cur.fetchone()[0])
 
 
@@ -124,7 +131,7 @@ def test_two_overlapping_runs_of_one_month_give_both_days_exactly(
             for day in days
         ]
         deadline = time.monotonic() + 120
-        while waiting_advisory_locks() < 2:
+        while waiting_for(lock) < 2:
             assert time.monotonic() < deadline, "the two runs never met at the month's lock"
             assert all(r.poll() is None for r in runs), [r.stderr.read() for r in runs]  # type: ignore[union-attr]
             time.sleep(0.2)

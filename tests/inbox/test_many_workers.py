@@ -96,10 +96,7 @@ def test_three_sweeps_share_an_inbox_and_finish_a_killed_workers_files(
     ids = sorted(r[0] for r in pg_rows())
     assert ids == sorted(1 + n * 100 + i for n in range(FILES) for i in range(ROWS))  # once each
     loaders = {
-        entry["pid"]
-        for f in flags
-        for entry in f["history"]
-        if entry.get("to") == doc.LOADED
+        entry["pid"] for f in flags for entry in f["history"] if entry.get("to") == doc.LOADED
     }
     assert len(loaders) >= 2, "the loads were shared by at least two processes"
     assert victim.pid in loaders  # it loaded files before it died ...

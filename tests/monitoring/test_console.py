@@ -60,7 +60,7 @@ def test_a_flow_prints_a_line_per_task_start_and_finish_and_no_json_or_warning(
     assert not [line for line in lines if line.lstrip().startswith("{")]
     assert not [line for line in lines if re.search(r"(?i)\bwarn(ing)?\b", line)]
     summary = lines.index("===== Luigi Execution Summary =====")
-    task_lines = lines[:summary]
+    task_lines = [line for line in lines[:summary] if line]
     assert all(TASK_LINE.match(line) for line in task_lines), task_lines
     families = {TASK_LINE.match(line).group(2) for line in task_lines}  # type: ignore[union-attr]
     assert families >= {"activity.ExtractFeed", "activity.LoadActivity", "activity.ActivityDaily"}
