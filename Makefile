@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)  ## create the virtualenv with runtime and dev dependencies
 dev: venv       ## same as venv
 
+# The local .env: .env.example with its secrets generated (never replaces an existing one).
 .env:
-	cp .env.example .env
+	@$(PYTHON) -m stack.envfile
 
 stack-up: venv .env  ## install what is missing and start the local servers (idempotent)
 	$(PY) -m stack up

@@ -328,7 +328,7 @@ def pipeline_dashboard() -> dict[str, Any]:
         ),
         _panel(
             9,
-            "Anomaly alerts sent",
+            "Alerts raised",
             "timeseries",
             [
                 prom(
@@ -533,7 +533,7 @@ def business_dashboard() -> dict[str, Any]:
         ),
         _panel(
             1,
-            "Views, likes and CTR by os (daily)",
+            "Views, likes and CTR by os",
             "timeseries",
             [sql(panel_sql("activity/panel_views_ctr_by_os"), fmt=0)],
             0,
@@ -558,7 +558,7 @@ def business_dashboard() -> dict[str, Any]:
         ),
         _panel(
             2,
-            "Messages by gender (daily)",
+            "Messages by gender",
             "timeseries",
             [sql(panel_sql("activity/panel_messages_by_gender"), fmt=0)],
             12,
@@ -594,7 +594,7 @@ def business_dashboard() -> dict[str, Any]:
         ),
         _panel(
             4,
-            "Prosthesis efficiency and usage (daily)",
+            "Prosthesis efficiency and usage",
             "timeseries",
             [sql(panel_sql("telemetry/panel_mart_efficiency"), fmt=0)],
             12,

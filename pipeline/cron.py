@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
+import logging
 import os
 import signal
 import subprocess
@@ -101,9 +101,25 @@ def parse_crontab(text: str, source: str = "crontab") -> list[Entry]:
     return entries
 
 
+logger = logging.getLogger("pipeline.cron")
+# What each event says to a person; the fields go with the record (labels.* in the JSON file).
+MESSAGES = {
+    "cron.ready": "{entries} crontab entries, waiting for the first one due",
+    "cron.started": "line {line} started (pid {pid}): {command}",
+    "cron.finished": "line {line} (pid {pid}) ended, exit code {exit_code}",
+    "cron.skipped": "line {line} skipped: {reason}",
+    "cron.killed": "line {line} (pid {pid}) killed: {reason}",
+}
+
+
 def log(event: str, **fields: object) -> None:
-    record = {"@timestamp": dt.datetime.now(dt.UTC).isoformat(), "event.action": event, **fields}
-    print(json.dumps(record, default=str), flush=True)
+    """A record like every process's (monitoring.logs): a line on the console, JSON in
+    var/logs/cron.log. A skipped, killed or failed run is a warning."""
+    failed = event == "cron.finished" and fields.get("exit_code") != 0
+    level = logging.WARNING if failed or event in ("cron.skipped", "cron.killed") else logging.INFO
+    logger.log(
+        level, MESSAGES.get(event, event).format(**fields), extra={"event_action": event, **fields}
+    )
 
 
 @dataclass

@@ -29,6 +29,8 @@ TOOLS = {
     "java": "openjdk-17-jre-headless",
     "promtool": "prometheus",
     "docker-compose": "docker-compose",
+    # A headless browser: the tests look at the luigid UI as a person would.
+    "chromium": "chromium",
 }
 
 

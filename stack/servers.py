@@ -462,7 +462,8 @@ class Postgres(Server):
         pg = self.settings.postgres
         if not pg.password:
             raise StackError(
-                "postgres: PIPELINE_PG_PASSWORD is empty; copy .env.example to .env or export it"
+                "postgres: PIPELINE_PG_PASSWORD is empty; run `make .env` (it generates one) or"
+                " export it"
             )
         # The password travels on stdin as a psql variable, never on a command line.
         quoted = pg.password.replace("'", "''")

@@ -23,6 +23,8 @@ SERVERS = [
     "kibana",
     "prometheus",
     "pushgateway",
+    "alertmanager",
+    "alert-relay",
     "grafana",
     "luigid",
 ]
@@ -36,16 +38,24 @@ def image_version(service: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", tag)[:2])
 
 
-def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
+def compose_secrets() -> set[str]:
+    """The variables the compose file requires or passes on."""
+    return set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "docker-compose.yml").read_text()))
+
+
+def test_docker_compose_accepts_the_file_with_the_env_make_writes(tmp_path: Path) -> None:
+    """A fresh clone: `make` writes .env from .env.example with generated secrets, and
+    `docker compose config` passes with nothing else set."""
+    from stack.envfile import write
+
     binary = shutil.which("docker-compose")
     assert binary, "docker-compose is missing: `make stack-up` installs it (Debian docker-compose)"
-    env = {**os.environ, "PIPELINE_PG_PASSWORD": "x", "GRAFANA_ADMIN_PASSWORD": "x"}
-    env.update({name: "x" for name in REDASH_SECRETS})
-    # env_file: .env must exist for `config`; a clean clone gets it from `make` (.env.example).
-    if not (ROOT / ".env").exists():
-        shutil.copy(ROOT / ".env.example", ROOT / ".env")
+    env_file = tmp_path / ".env"
+    assert write(env_file, ROOT / ".env.example")
+    env = {k: v for k, v in os.environ.items() if k not in compose_secrets()}
     result = subprocess.run(
-        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "--env-file", str(env_file)]
+        + ["config", "-q"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -56,8 +66,8 @@ def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
 
 
 def test_a_missing_secret_stops_the_stack_with_a_clear_message(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "GRAFANA_ADMIN_PASSWORD"}
-    env["PIPELINE_PG_PASSWORD"] = "x"
+    env = {k: v for k, v in os.environ.items() if k not in compose_secrets()}
+    env.update({name: "x" for name in compose_secrets() - {"GRAFANA_ADMIN_PASSWORD"}})
     empty = tmp_path / "empty.env"
     empty.write_text("")
     result = subprocess.run(
@@ -151,3 +161,107 @@ def test_redash_runs_with_its_own_postgres_and_redis_and_is_provisioned_on_deman
     # Redash's services get only Redash's secrets, the app's services none of Redash's.
     assert not any("PIPELINE_" in key for key in env)
     assert not any(key.startswith("REDASH_") for key in SERVICES["runner"]["environment"])
+
+
+# Which secret each service is handed (the rest of its environment is settings).
+SECRETS_BY_SERVICE = {
+    "postgres": {"PIPELINE_PG_PASSWORD"},
+    "clickhouse": {"CLICKHOUSE_PASSWORD"},
+    "elasticsearch": {"ELASTIC_PASSWORD"},
+    "es-setup": {"ELASTIC_PASSWORD", "KIBANA_SYSTEM_PASSWORD", "LOGS_WRITER_PASSWORD"},
+    "kibana": {"KIBANA_SYSTEM_PASSWORD", "KIBANA_ENCRYPTION_KEY"},
+    "kibana-setup": {"ELASTIC_PASSWORD"},
+    "filebeat": {"LOGS_WRITER_PASSWORD"},
+    "grafana": {"GRAFANA_ADMIN_PASSWORD", "CLICKHOUSE_PASSWORD"},
+    "alert-relay": {"TELEGRAM_BOT_TOKEN"},
+    "bootstrap": {"PIPELINE_PG_PASSWORD", "CLICKHOUSE_PASSWORD"},
+    "crm": {"CRM_TOKEN"},
+    "runner": {"PIPELINE_PG_PASSWORD", "CLICKHOUSE_PASSWORD", "CRM_TOKEN", "TELEGRAM_BOT_TOKEN"},
+    "redash-provision": {"CLICKHOUSE_PASSWORD", "PIPELINE_REDASH_API_KEY"},
+    "redash-postgres": {"REDASH_DB_PASSWORD"},
+    "redash-redis": set(),
+}
+REDASH_APP = {"REDASH_DB_PASSWORD", "REDASH_COOKIE_SECRET", "REDASH_SECRET_KEY"}
+
+
+def test_each_service_gets_only_the_secrets_it_uses() -> None:
+    """No env_file hands every secret to every container: each service names its own."""
+    secret = re.compile(r"\$\{([A-Z0-9_]*(?:PASSWORD|TOKEN|SECRET|_KEY))\b")
+    for name, service in SERVICES.items():
+        assert "env_file" not in service, name
+        used = set(secret.findall(yaml.safe_dump(service)))
+        expected = SECRETS_BY_SERVICE.get(name, REDASH_APP if name.startswith("redash-") else set())
+        assert used == expected, f"{name}: {sorted(used)}"
+
+
+def test_every_container_has_a_log_size_limit() -> None:
+    for name, service in SERVICES.items():
+        logging = service.get("logging", {})
+        assert logging.get("driver") == "json-file", name
+        assert logging["options"]["max-size"] and logging["options"]["max-file"], name
+
+
+def test_clickhouse_has_a_password_and_the_crm_stand_in_is_internal_with_a_token() -> None:
+    assert SERVICES["clickhouse"]["environment"]["CLICKHOUSE_PASSWORD"].startswith(
+        "${CLICKHOUSE_PASSWORD:?"
+    )
+    crm = SERVICES["crm"]
+    assert crm["networks"] == ["internal"] and "ports" not in crm
+    assert COMPOSE["networks"]["internal"] == {"internal": True}
+    assert crm["environment"]["PIPELINE_CRM_TOKEN"].startswith("${CRM_TOKEN:?")
+    assert "internal" in SERVICES["runner"]["networks"]
+    assert (
+        SERVICES["runner"]["environment"]["PIPELINE_CRM_TOKEN"]
+        == crm["environment"]["PIPELINE_CRM_TOKEN"]
+    )
+
+
+def test_elasticsearch_and_kibana_have_security_on_and_filebeat_ships_authenticated() -> None:
+    es = SERVICES["elasticsearch"]["environment"]
+    assert es["xpack.security.enabled"] == "true" and es["ELASTIC_PASSWORD"].startswith("${")
+    kibana = SERVICES["kibana"]["environment"]
+    assert kibana["ELASTICSEARCH_USERNAME"] == "kibana_system"
+    assert SERVICES["kibana"]["depends_on"]["es-setup"]["condition"] == (
+        "service_completed_successfully"
+    )
+    filebeat = SERVICES["filebeat"]
+    assert filebeat["image"].rsplit(":", 1)[1] == SERVICES["elasticsearch"]["image"].rsplit(":")[-1]
+    config = yaml.safe_load((ROOT / "monitoring" / "filebeat" / "filebeat.yml").read_text())
+    output = config["output.elasticsearch"]
+    assert output["username"] == "logs_writer" and output["password"] == "${LOGS_WRITER_PASSWORD}"
+    runtime = COMPOSE["x-app"]["environment"]["PIPELINE_RUNTIME_DIR"]
+    paths = config["filebeat.inputs"][0]["paths"]
+    assert f"{runtime}:ro" in " ".join(filebeat["volumes"]).replace("pipeline-data:", "")
+    assert all(path.startswith(f"{runtime}/logs/") for path in paths)
+    decode = config["processors"][0]["decode_json_fields"]
+    assert decode["document_id"] == "event.id"  # the record's own id: stored once
+    assert output["index"] == "logs-pipeline-production"  # the data stream of PIPELINE_ENV
+    assert COMPOSE["x-app"]["environment"]["PIPELINE_ENV"] == "production"
+    setup = (ROOT / "monitoring" / "elasticsearch" / "setup.sh").read_text()
+    for piece in ("kibana_system/_password", "_ilm/policy/pipeline-logs", "logs_writer"):
+        assert piece in setup
+
+
+def test_the_log_data_stream_has_a_lifecycle_that_deletes_old_logs() -> None:
+    import json
+
+    folder = ROOT / "monitoring" / "elasticsearch"
+    template = json.loads((folder / "index-template.json").read_text())
+    policy = json.loads((folder / "ilm-policy.json").read_text())
+    assert template["data_stream"] == {} and template["index_patterns"] == ["logs-pipeline-*"]
+    assert template["template"]["settings"]["index.lifecycle.name"] == "pipeline-logs"
+    assert "delete" in policy["policy"]["phases"]["delete"]["actions"]
+    role = json.loads((folder / "writer-role.json").read_text())
+    assert role["indices"][0]["privileges"][0] == "create_doc"  # no update, no delete
+
+
+def test_alertmanager_routes_to_the_relay_and_prometheus_to_alertmanager() -> None:
+    am = yaml.safe_load((ROOT / "monitoring" / "alertmanager" / "alertmanager.yml").read_text())
+    receiver = am["receivers"][0]["webhook_configs"][0]
+    assert receiver["url"] == "http://alert-relay:9095/alertmanager"
+    relay = SERVICES["alert-relay"]
+    assert relay["command"][:3] == ["python", "-m", "monitoring.alert_relay"]
+    prometheus = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "prometheus.yml").read_text())
+    targets = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == ["alertmanager:9093"]
+    assert SERVICES["alertmanager"]["image"].startswith("prom/alertmanager:v0.")

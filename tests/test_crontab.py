@@ -19,14 +19,9 @@ from pipeline.cron import DEFAULT_CRONTAB, CrontabError, Runner, parse_crontab
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PENDING = "#pending "
 
-
-def all_entries(include_pending: bool = True):
-    text = DEFAULT_CRONTAB.read_text()
-    if include_pending:
-        text = "\n".join(line.replace(PENDING, "", 1) for line in text.splitlines())
-    return parse_crontab(text)
+def all_entries():
+    return parse_crontab(DEFAULT_CRONTAB.read_text())
 
 
 def by_task() -> dict[str, object]:
@@ -37,12 +32,12 @@ def utc(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=dt.UTC)
 
 
-def test_every_entry_is_a_luigi_command_and_live_ones_name_a_task_that_exists() -> None:
+def test_every_entry_is_a_luigi_command_naming_a_task_that_exists() -> None:
     assert len(all_entries()) >= 7  # every flow of the seeds
     for entry in all_entries():
         argv = shlex.split(entry.command)
         assert argv[:2] == ["luigi", "--module"] and argv[2].startswith("pipeline."), entry
-    for entry in all_entries(include_pending=False):
+    for entry in all_entries():
         argv = shlex.split(entry.command)
         importlib.import_module(argv[2])
         task = luigi.task_register.Register.get_task_cls(argv[3])
@@ -55,7 +50,7 @@ def test_every_entry_resolves_as_a_luigi_command_line() -> None:
     """Exactly what cron runs, with --help: the module imports and the task and its options are
     known to Luigi's own command line."""
     luigi_bin = Path(sys.executable).parent / "luigi"
-    for entry in all_entries(include_pending=False):
+    for entry in all_entries():
         argv = shlex.split(entry.command)
         result = subprocess.run(
             [str(luigi_bin), *argv[1:], "--help"],
@@ -134,7 +129,7 @@ def alive(pid: int) -> bool:
 
 
 def test_the_runner_kills_a_run_past_its_deadline_with_its_children(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A run that would block forever (a lock wait, a half-open connection) is killed at its
     deadline, children included, logged, and finishes non-zero; the entries after a deadline
@@ -148,16 +143,17 @@ def test_the_runner_kills_a_run_past_its_deadline_with_its_children(
     assert [e.deadline_s() for e in entries] == [1.0, 90.0]
     runner = Runner(entries, cwd=tmp_path, grace_s=2.0)
     began = time.monotonic()
+    caplog.set_level("INFO", logger="pipeline.cron")
     assert runner.run_once(entries[0], poll_s=0.1) == 124
     assert time.monotonic() - began < 10
     child = int((tmp_path / "child").read_text())
     time.sleep(0.2)
     assert not alive(child)  # the sleep the shell started is gone too
-    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    killed = [r for r in logged if r["event.action"] == "cron.killed"]
-    assert len(killed) == 1 and killed[0]["deadline_s"] == 1.0
-    finished = [r for r in logged if r["event.action"] == "cron.finished"]
-    assert finished[-1]["exit_code"] == 124
+    logged = caplog.records  # records like every process's (JSON in var/logs/cron.log)
+    killed = [r for r in logged if getattr(r, "event_action", "") == "cron.killed"]
+    assert len(killed) == 1 and killed[0].deadline_s == 1.0  # type: ignore[attr-defined]
+    finished = [r for r in logged if getattr(r, "event_action", "") == "cron.finished"]
+    assert finished[-1].exit_code == 124  # type: ignore[attr-defined]
     assert runner.run_once(entries[1], poll_s=0.1) == 0
 
 
@@ -169,6 +165,10 @@ def test_the_runner_command_runs_one_entry_and_exits_with_its_code(tmp_path: Pat
     began = time.monotonic()
     killed = subprocess.run([*run, "2"], cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert killed.returncode == 124 and time.monotonic() - began < 30
-    assert b"cron.killed" in killed.stdout
+    assert b"killed: still running after its deadline of 1 s" in killed.stdout
+    records = [
+        json.loads(line) for line in (tmp_path / "logs" / "cron.log").read_text().splitlines()
+    ]
+    assert [r["event.action"] for r in records] == ["cron.started", "cron.killed", "cron.finished"]
     failed = subprocess.run([*run, "3"], cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert failed.returncode == 3

@@ -8,6 +8,7 @@ from config.settings import (
     DEFAULT_PORTS,
     PREFIXES,
     PROJECT_ROOT,
+    SECRET_NAME,
     SettingsError,
     load_settings,
     read_env_file,
@@ -86,10 +87,38 @@ def test_env_file_syntax_errors_name_the_line(tmp_path: Path) -> None:
 
 
 def test_committed_example_has_no_real_secrets() -> None:
+    """Its only assignments are empty secrets, which `make` generates (stack.envfile)."""
     example = Path(__file__).resolve().parent.parent / ".env.example"
     values = read_env_file(example)
-    assert values.keys() <= {"PIPELINE_PG_PASSWORD"}
-    assert values["PIPELINE_PG_PASSWORD"] == "local-stack-only"
+    assert "PIPELINE_PG_PASSWORD" in values
+    assert all(SECRET_NAME.search(name) and value == "" for name, value in values.items()), values
+
+
+def test_make_writes_env_with_generated_secrets_once(tmp_path: Path) -> None:
+    from stack.envfile import add_missing, write
+
+    target = tmp_path / ".env"
+    assert write(target, ROOT / ".env.example")
+    values = read_env_file(target)
+    secrets = {k: v for k, v in values.items() if v}
+    assert secrets.keys() == read_env_file(ROOT / ".env.example").keys()
+    assert all(len(v) >= 32 for v in secrets.values()) and len(set(secrets.values())) == len(
+        secrets
+    )
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert (
+        load_settings({"PIPELINE_ENV_FILE": str(target)}).postgres.password
+        == secrets["PIPELINE_PG_PASSWORD"]
+    )
+    assert not write(target, ROOT / ".env.example")  # an existing .env is never replaced
+    assert read_env_file(target) == values
+    older = tmp_path / "older.env"
+    older.write_text("PIPELINE_PG_PASSWORD=kept\n")
+    added = add_missing(older, ROOT / ".env.example")
+    assert "PIPELINE_PG_PASSWORD" not in added and "CLICKHOUSE_PASSWORD" in added
+    assert read_env_file(older)["PIPELINE_PG_PASSWORD"] == "kept"
+    assert read_env_file(older).keys() == values.keys()
+    assert add_missing(older, ROOT / ".env.example") == []
 
 
 def test_flow_knobs_have_their_documented_defaults_and_overrides(tmp_path: Path) -> None:

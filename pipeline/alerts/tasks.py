@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import io
 import json
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +36,28 @@ import pandas as pd
 
 from config.settings import load_settings
 from monitoring.metrics import record_alert
-from pipeline.activity.contract import SOURCE_TABLES_DDL
+from pipeline.alerts.contract import (
+    ALERTS_TABLE,
+    MESSAGE_KINDS,
+    METRICS,
+    SENSITIVITY_KEYS,
+    SLOT,
+    SLOT_STATEMENTS,
+    SOURCE_TABLES_DDL,
+    STATE_TABLE,
+    AlertConfig,
+    MetricConfig,
+)
 from pipeline.alerts.detector import AlertState, Sensitivity, detect, history, transition
+from pipeline.alerts.transform import (
+    alert_details,
+    alert_rows,
+    message,
+    name_slices,
+    series_for,
+    stack_metrics,
+    today_vs_yesterday,
+)
 from pipeline.core import notifications
 from pipeline.core.notifications import Key, Message
 from pipeline.core.tasks import PipelineTask
@@ -52,33 +70,10 @@ from pipeline.systems.clickhouse import (
 )
 from pipeline.systems.postgres import transaction
 
-SLOT = pd.Timedelta(minutes=15)
-FEED = ("feed_users", "views", "likes", "ctr")
-MESSENGER = ("messenger_users", "messages")
-
-
-@dataclass(frozen=True)
-class MetricConfig:
-    label: str
-    sensitivity: Sensitivity
-    mention: str = ""
-
-
-@dataclass(frozen=True)
-class AlertConfig:
-    metrics: dict[str, MetricConfig]
-    slices: tuple[str, ...] = ("os",)
-    cooldown: pd.Timedelta = pd.Timedelta(minutes=120)
-    history_days: int = 7
-    dashboard_url: str = ""
-    chart_url: str = ""
-
 
 def sensitivity_of(spec: dict[str, Any], raw: dict[str, Any]) -> Sensitivity:
     """The detector's defaults for every metric; a key in the metric's section overrides one."""
-    overrides: dict[str, Any] = {
-        key: float(spec[key]) for key in ("k", "min_change", "risk", "floor") if key in spec
-    }
+    overrides: dict[str, Any] = {key: float(spec[key]) for key in SENSITIVITY_KEYS if key in spec}
     chosen = dataclasses.replace(Sensitivity(), **overrides)
     if "history_days" in raw:
         chosen = dataclasses.replace(chosen, days=int(raw["history_days"]))
@@ -94,14 +89,14 @@ def read_window(config: AlertConfig) -> pd.Timedelta:
 
 
 def load_config(path: Path | None = None) -> AlertConfig:
+    """The alert config file (``contract.CONFIG_KEYS``; a metric's section ``METRIC_KEYS``):
+    the metrics checked, how sensitively, and the message's links; defaults for a key absent."""
     path = path or load_settings().flows.alerts_config
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     metrics = {}
     for name, spec in raw.get("metrics", {}).items():
-        if name not in FEED + MESSENGER:
-            raise ValueError(
-                f"{path}: unknown metric {name!r} (known: {', '.join(FEED + MESSENGER)})"
-            )
+        if name not in METRICS:
+            raise ValueError(f"{path}: unknown metric {name!r} (known: {', '.join(METRICS)})")
         metrics[name] = MetricConfig(
             label=spec.get("label", name),
             sensitivity=sensitivity_of(spec, raw),
@@ -130,123 +125,16 @@ def metric_frames(
     """Long frame: slot, slice, metric, value over [start, end) (slots with data only)."""
     window = {"start": f"{start:%Y-%m-%d %H:%M:%S}", "end": f"{end:%Y-%m-%d %H:%M:%S}"}
     parts = []
-    for total, by in (
-        ("alerts/feed_slots", "alerts/feed_slots_by"),
-        ("alerts/message_slots", "alerts/message_slots_by"),
-    ):
+    for total, by in SLOT_STATEMENTS:
         frames = [ch.frame(total, **window)]
         for dimension in slices:
-            sliced = ch.frame(by, dimension=dimension, **window)
-            sliced["slice"] = f"{dimension}=" + sliced["slice"].astype(str)
-            frames.append(sliced)
+            frames.append(name_slices(ch.frame(by, dimension=dimension, **window), dimension))
         parts.append(pd.concat(frames, ignore_index=True))
     feed, messages = parts
-    if len(feed):
-        feed["ctr"] = feed["likes"] / feed["views"].where(feed["views"] > 0)
-    long = [
-        f.melt(id_vars=["slot", "slice"], var_name="metric", value_name="value")
-        for f in (feed, messages)
-        if len(f)
-    ]
-    if not long:
-        return pd.DataFrame(columns=["slot", "slice", "metric", "value"])
-    out = pd.concat(long, ignore_index=True)
-    out["slot"] = pd.to_datetime(out["slot"])
-    return out
-
-
-def series_for(
-    frame: pd.DataFrame,
-    metric: str,
-    slice_: str,
-    start: pd.Timestamp,
-    slot: pd.Timestamp,
-    first: pd.Timestamp,
-) -> pd.Series:
-    """A regular series from ``start`` to ``slot``: a slot without events is 0 (CTR: no value);
-    before ``first`` (the first slot with any data) there is no history at all."""
-    rows = frame[(frame["metric"] == metric) & (frame["slice"] == slice_)]
-    grid = pd.date_range(start, slot, freq=SLOT)
-    series = rows.set_index("slot")["value"].astype(float).reindex(grid)
-    if metric != "ctr":
-        series = series.fillna(0.0)
-    return series.where(grid >= first)
-
-
-# -- the message ------------------------------------------------------------------------------
-def message(
-    kind: str,
-    metric: str,
-    slice_: str,
-    config: AlertConfig,
-    decision: pd.Series,
-    since: pd.Timestamp | None,
-    slot: pd.Timestamp,
-) -> str:
-    spec = config.metrics[metric]
-    value = _fmt(decision["value"], metric)
-    usual = _fmt(decision.get("expected", decision["baseline"]), metric)
-    band = f"{_fmt(decision['lower'], metric)}–{_fmt(decision['upper'], metric)}"
-    change = decision["change"]
-    deviation = "n/a" if pd.isna(change) else f"{change:+.0%}"
-    links = []
-    if config.chart_url:
-        links.append(f"Chart: {config.chart_url.format(metric=metric, slice=slice_)}")
-    if config.dashboard_url:
-        links.append(f"Dashboard: {config.dashboard_url}")
-    if kind == "recovery":
-        head = [
-            f"✅ Metric {spec.label} in slice {slice_} is back to normal"
-            f" at {slot:%Y-%m-%d %H:%M} UTC (inside its expected band since then).",
-            f"Current value {value}, deviation {deviation} from the expected {usual}"
-            f" (band {band}); anomalous since {since:%H:%M}.",
-        ]
-    else:
-        still = f" Still anomalous since {since:%H:%M}." if kind == "repeat" else ""
-        head = [
-            f"🚨 Metric {spec.label} in slice {slice_} at {slot:%Y-%m-%d %H:%M} UTC.",
-            f"Current value {value}. Deviation {deviation} from the expected {usual}"
-            f" (expected band {band}).{still}",
-        ]
-    return "\n".join(head + links + ([spec.mention] if spec.mention else []))
-
-
-def _fmt(value: float, metric: str) -> str:
-    if pd.isna(value):
-        return "n/a"
-    return f"{value:.3f}" if metric == "ctr" else f"{value:,.0f}"
-
-
-def today_vs_yesterday(series: pd.Series, slot: pd.Timestamp, title: str) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    midnight = slot.normalize()
-    today = series[(series.index >= midnight) & (series.index <= slot)]
-    day_before = series[
-        (series.index >= midnight - pd.Timedelta(days=1)) & (series.index < midnight)
-    ]
-    figure, axis = plt.subplots(figsize=(9, 3.5))
-    axis.plot(
-        day_before.index + pd.Timedelta(days=1), day_before.values, label="yesterday", alpha=0.6
-    )
-    axis.plot(today.index, today.values, label="today", linewidth=2)
-    if slot in series.index:
-        axis.scatter([slot], [series[slot]], color="red", zorder=3)
-    axis.set_title(title)
-    axis.legend()
-    axis.grid(alpha=0.3)
-    figure.autofmt_xdate()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
+    return stack_metrics(feed, messages)
 
 
 # -- the state (PostgreSQL) -------------------------------------------------------------------
-MESSAGE_KINDS = ("alert", "repeat", "recovery")
 _ready: set[tuple[int, str]] = set()
 
 
@@ -259,8 +147,8 @@ def ensure_tables() -> None:
     if key in _ready:
         return
     with transaction() as cur:
-        if not postgres.table_exists(cur, "ops.alert_state"):
-            postgres.serialize_ddl(cur, "ops.alert_state")
+        if not postgres.table_exists(cur, STATE_TABLE):
+            postgres.serialize_ddl(cur, STATE_TABLE)
             postgres.run(cur, "alerts/create_alert_state")
     _ready.add(key)
 
@@ -321,21 +209,9 @@ def sync_alerts(ch: ClickHouse, months: set[str]) -> int:
                     "end": f"{end:%Y-%m}",
                 },
             )
-            found = cur.fetchall()
-        rows = [
-            (
-                pd.Timestamp(period).to_pydatetime(),
-                metric,
-                slice_,
-                kind,
-                *(float(d.get(c, 0.0)) for c in ("value", "baseline", "lower", "upper", "change")),
-                pd.Timestamp(d.get("since") or period).to_pydatetime(),
-                sent_at.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0),
-            )
-            for kind, period, metric, slice_, d, sent_at in found
-        ]
+            rows = alert_rows(cur.fetchall())
         replace_partition(
-            ch, "ops", "alerts", int(f"{start:%Y%m}"), csv_chunks(rows), expected_rows=len(rows)
+            ch, *ALERTS_TABLE, int(f"{start:%Y%m}"), csv_chunks(rows), expected_rows=len(rows)
         )
         total += len(rows)
     return total
@@ -388,15 +264,11 @@ def check_slot(
             since = state.since if kind == "recovery" else new_state.since
             text = message(kind, metric, slice_, config, decision, since, slot)
             key = Key(kind, "alerts", period_of(slot), metric, slice_)
-            details: dict[str, Any] = {
-                c: _num(decision[c]) for c in ("value", "baseline", "lower", "upper", "change")
-            }
-            details["since"] = str(since)
             note = Message(
                 text,
                 photo=today_vs_yesterday(series, slot, f"{spec.label}, {slice_}"),
                 label=f"alert-{kind}",
-                details=details,
+                details=alert_details(decision, since),
             )
             # Record first: the state and the message's record commit together, then it is sent.
             with transaction() as cur:
@@ -413,10 +285,6 @@ def check_slot(
     if sent:
         sync_alerts(ch, {period_of(slot)[:7]})
     return sent
-
-
-def _num(value: Any) -> float:
-    return 0.0 if pd.isna(value) else float(value)
 
 
 class AlertCheck(PipelineTask):

@@ -18,7 +18,7 @@ from typing import Any
 import luigi
 
 from config.settings import load_settings
-from monitoring import metrics
+from monitoring import metrics, tasklog
 from monitoring.logs import redact, run_id
 from pipeline.core.periods import new_token
 
@@ -65,6 +65,7 @@ class PipelineTask(luigi.Task):
             self.set_status_message(message)
         if percent is not None and getattr(self, "_progress_percentage_callback", None):
             self.set_progress_percentage(int(percent))
+        tasklog.progress(self, message, percent)  # on the console every few seconds
 
 
 FORCE_HELP = (

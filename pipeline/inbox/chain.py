@@ -27,14 +27,14 @@ from pipeline.inbox.archive import ArchiveStage
 from pipeline.inbox.files import describe_error, file_fault, file_lock
 from pipeline.inbox.load import LoadStage
 from pipeline.inbox.register import UNKNOWN_DATASET, RegisterStage
-from pipeline.inbox.validate import FileRejected, describe_rejects, reject_share
-from pipeline.inbox.workfiles import (
+from pipeline.inbox.stages import (
     CLEAN_FILE,
     VALID_FILE,
     open_registered,
     transform_file,
     validate_file,
 )
+from pipeline.inbox.validate import FileRejected, describe_rejects, reject_share
 
 log = logging.getLogger(__name__)
 

@@ -29,11 +29,24 @@ import luigi
 import pandas as pd
 
 from config.settings import load_settings
-from pipeline.activity.contract import SOURCE_TABLES_DDL
 from pipeline.core import notifications, periods
 from pipeline.core.files import atomic_write
 from pipeline.core.notifications import Key, Message
 from pipeline.core.tasks import RESENT_HELP, PeriodTask, PeriodWrapper, yesterday
+from pipeline.reports.contract import (
+    APP_REPORT,
+    APP_STATEMENTS,
+    FEED_REPORT,
+    FEED_STATEMENT,
+    FLOW,
+    KEPT_FILE_MODE,
+    LABEL,
+    NOTIFICATION_KIND,
+    PICTURE_FILE,
+    SOURCE_TABLES_DDL,
+    TEXT_FILE,
+    WINDOW_DAYS,
+)
 from pipeline.reports.transform import (
     APP_METRICS,
     FEED_METRICS,
@@ -51,11 +64,12 @@ RESEND_HELP = "Send the report again even if it was sent for this day already."
 
 
 def report_dir(date: dt.date) -> Path:
+    """Where a day's reports are kept: ``<runtime>/reports/<date>/``."""
     return load_settings().paths.reports / date.isoformat()
 
 
 def keep(path: Path, data: bytes) -> None:
-    atomic_write(path, data, mode=0o644)  # business figures, no personal data
+    atomic_write(path, data, mode=KEPT_FILE_MODE)  # business figures, no personal data
 
 
 class Report(PeriodTask):
@@ -72,12 +86,12 @@ class Report(PeriodTask):
         self.resend_token = self.resent or (periods.new_token() if self.resend else "")
 
     def key(self) -> Key:
-        return Key("report", "reports", self.date.isoformat(), self.name)
+        return Key(NOTIFICATION_KIND, FLOW, self.date.isoformat(), self.name)
 
     def built(self) -> periods.InputsTarget:
         """The kept text and picture, rebuilt by a forced run (nothing to compare: a report
         is about its day as it was when sent)."""
-        return periods.InputsTarget("reports", self.name, self.date.isoformat(), dict, self.forced)
+        return periods.InputsTarget(FLOW, self.name, self.date.isoformat(), dict, self.forced)
 
     def complete(self) -> bool:
         if self.forced and not self.built().exists():
@@ -86,7 +100,7 @@ class Report(PeriodTask):
 
     def window(self) -> dict[str, dt.date]:
         # 8 days: the 7 of the picture and the day a week before the report's day.
-        return {"start": self.date - dt.timedelta(days=7), "end": self.date}
+        return {"start": self.date - dt.timedelta(days=WINDOW_DAYS), "end": self.date}
 
     def build(self) -> tuple[str, bytes]:
         raise NotImplementedError
@@ -100,36 +114,33 @@ class Report(PeriodTask):
                 f" {CAPTION_LIMIT} of a picture's caption: shorten the text"
             )
         folder = report_dir(self.date)
-        keep(folder / f"{self.name}.txt", text.encode("utf-8"))
-        keep(folder / f"{self.name}.png", png)
+        keep(folder / TEXT_FILE.format(report=self.name), text.encode("utf-8"))
+        keep(folder / PICTURE_FILE.format(report=self.name), png)
         outcome = notifications.deliver(
             self.key(),
-            Message(text, photo=png, label=f"report-{self.name}"),
+            Message(text, photo=png, label=LABEL.format(report=self.name)),
             self.resend_token,
         )
-        periods.write_now("reports", self.name, self.date.isoformat(), {}, self.forced)
+        periods.write_now(FLOW, self.name, self.date.isoformat(), {}, self.forced)
         self.progress(f"{self.name} report for {self.date}: {outcome}", 100)
 
 
 class FeedReport(Report):
-    name = "feed"
+    name = FEED_REPORT
 
     def build(self) -> tuple[str, bytes]:
-        frame = feed_frame(ClickHouse().frame("reports/feed_daily", **self.window()))
+        frame = feed_frame(ClickHouse().frame(FEED_STATEMENT, **self.window()))
         if frame.empty:
             frame = pd.DataFrame(columns=["day", *(m for m, _ in FEED_METRICS)])
         return feed_text(frame, self.date), chart(frame, self.date, FEED_METRICS, "Feed")
 
 
 class AppReport(Report):
-    name = "app"
+    name = APP_REPORT
 
     def build(self) -> tuple[str, bytes]:
         ch = ClickHouse()
-        frame = app_frame(
-            ch.frame("reports/app_daily", **self.window()),
-            ch.frame("reports/new_users", **self.window()),
-        )
+        frame = app_frame(*(ch.frame(name, **self.window()) for name in APP_STATEMENTS))
         return app_text(frame, self.date), chart(frame, self.date, APP_METRICS, "App")
 
 

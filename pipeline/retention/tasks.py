@@ -34,21 +34,33 @@ from flags.store import FlagNotFound
 from pipeline.core.files import atomic_write
 from pipeline.core.periods import new_token
 from pipeline.core.tasks import PipelineTask
-from pipeline.inbox.contract import CONTRACTS, Contract
+from pipeline.retention.contract import (
+    AGED_TABLES,
+    ARCHIVE_DAY_FOLDERS,
+    DELETED_FLAG_KEY,
+    MARKER_FOLDER,
+    PERSONAL_WORK_FILE_GLOBS,
+    AgedTable,
+)
+from pipeline.retention.transform import (
+    archived_file_id,
+    cutoff_day,
+    expiry_time,
+    old_archive_folders,
+)
 from pipeline.systems import postgres
 from pipeline.systems.postgres import serialize_ddl, transaction
-from pipeline.telemetry.contract import PERSONAL_WORK_FILES
 
 log = logging.getLogger(__name__)
 FLOWS = load_settings().flows  # the parameters' defaults
 
 
-def move_old_rows(contract: Contract, cutoff: dt.date) -> int:
+def move_old_rows(aged: AgedTable, cutoff: dt.date) -> int:
     """Move rows older than ``cutoff`` to the archive table; return how many moved."""
-    column = contract.retention_column
+    column = aged.column
     if not column:
         return 0
-    table, archive = contract.pg_table, f"{contract.pg_table}_archive"
+    table, archive = aged.table, aged.archive
     with transaction() as cur:
         if not postgres.table_exists(cur, table):
             return 0
@@ -61,7 +73,7 @@ def move_old_rows(contract: Contract, cutoff: dt.date) -> int:
             table=table,
             archive=archive,
             column=column,
-            columns=[*contract.names, "file_id", "loaded_at"],
+            columns=list(aged.columns),
         )
         return int(cur.rowcount)
 
@@ -71,21 +83,17 @@ def delete_old_archives(archive_root: Path, cutoff: dt.date, ledger: Ledger) -> 
     deleted = 0
     if not archive_root.is_dir():
         return 0
-    for day_dir in sorted(archive_root.glob("[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9]")):
-        try:
-            day = dt.date(*(int(p) for p in day_dir.relative_to(archive_root).parts))
-        except ValueError:
-            continue
-        if day >= cutoff:
-            continue
+    folders = [d.relative_to(archive_root) for d in archive_root.glob(ARCHIVE_DAY_FOLDERS)]
+    for folder in old_archive_folders(folders, cutoff):
+        day_dir = archive_root / folder
         for path in sorted(day_dir.iterdir()):
-            file_id = path.name.split("__", 1)[0]
+            file_id = archived_file_id(path.name)
             path.unlink()
             deleted += 1
             try:
                 ledger.annotate(
                     file_id,
-                    "archive_deleted_on",
+                    DELETED_FLAG_KEY,
                     dt.date.today().isoformat(),
                     note=f"retention: {path.name}",
                 )
@@ -98,9 +106,9 @@ def delete_old_archives(archive_root: Path, cutoff: dt.date, ledger: Ledger) -> 
 def delete_personal_work_files(runtime: Path, max_age: dt.timedelta) -> int:
     """Delete the telemetry work files with personal data written more than ``max_age`` ago."""
     deleted = 0
-    cutoff = dt.datetime.now(dt.UTC).timestamp() - max_age.total_seconds()
-    for name in PERSONAL_WORK_FILES:
-        for path in sorted((runtime / "telemetry").glob(f"*/{name}")):
+    cutoff = expiry_time(dt.datetime.now(dt.UTC), max_age)
+    for pattern in PERSONAL_WORK_FILE_GLOBS:
+        for path in sorted(runtime.glob(pattern)):
             try:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
@@ -147,7 +155,7 @@ class ApplyRetention(PipelineTask):
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(
-            str(load_settings().paths.work / ".retention" / f"{self.day}.json")
+            str(load_settings().paths.work / MARKER_FOLDER / f"{self.day}.json")
         )
 
     def complete(self) -> bool:
@@ -160,13 +168,13 @@ class ApplyRetention(PipelineTask):
         settings = load_settings()
         counts: dict[str, Any] = {"day": self.day.isoformat(), "rows_moved": {}, "files_deleted": 0}
         counts["run"] = self.force_token
-        for contract in CONTRACTS.values():
-            moved = move_old_rows(contract, self.day - dt.timedelta(days=self.hot_days))
-            counts["rows_moved"][contract.pg_table] = moved
-            log.info("retention: %d rows of %s moved to its archive", moved, contract.pg_table)
+        for aged in AGED_TABLES:
+            moved = move_old_rows(aged, cutoff_day(self.day, self.hot_days))
+            counts["rows_moved"][aged.table] = moved
+            log.info("retention: %d rows of %s moved to its archive", moved, aged.table)
         counts["files_deleted"] = delete_old_archives(
             settings.paths.archive,
-            self.day - dt.timedelta(days=self.archive_days),
+            cutoff_day(self.day, self.archive_days),
             Ledger.from_settings(settings),
         )
         log.info("retention: %d archived files deleted", counts["files_deleted"])

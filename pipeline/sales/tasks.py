@@ -56,6 +56,7 @@ from pipeline.sales.engines import (
     insert_week,
     record_engine,
 )
+from pipeline.sales.transform import describe_changes, week_prefix
 from pipeline.systems import postgres
 from pipeline.systems.clickhouse import ClickHouse, csv_chunks, replace_partition
 from pipeline.systems.postgres import serialize_ddl, transaction
@@ -72,11 +73,6 @@ def last_monday(today: dt.date | None = None) -> dt.date:
     UTC, a day and more after the week ended everywhere)."""
     day = today or today_utc()
     return day - dt.timedelta(days=day.weekday() + 7)
-
-
-def week_prefix(week: dt.date) -> str:
-    year, number, _ = week.isocalendar()
-    return f"sales_{year}_w{number:02d}_"
 
 
 class MondayParameter(luigi.DateParameter):
@@ -109,26 +105,6 @@ def week_inputs(week: dt.date, cur: Any | None = None) -> periods.Inputs:
         entry["rows"] += int(rows)
         inputs["files"].append(f"{part}:{file_id}:{rows}")
     return inputs
-
-
-def describe_changes(before: periods.Inputs | None, after: periods.Inputs) -> list[str]:
-    """What a recomputation changed, per region: "East, this week: rows 0 -> 2,950 (files 0 ->
-    1)"; a re-delivery with the same counts: "files replaced"."""
-    if before is None:
-        return []
-    lines = []
-    for part in ("this week", "previous week"):
-        old, new = before.get(part, {}), after.get(part, {})
-        for region in REGIONS:
-            was, now = old.get(region, {}), new.get(region, {})
-            if was != now:
-                lines.append(
-                    f"{region}, {part}: rows {was.get('rows', 0):,} -> {now.get('rows', 0):,}"
-                    f" (files {was.get('files', 0)} -> {now.get('files', 0)})"
-                )
-    if not lines and before.get("files") != after.get("files"):
-        lines.append("files replaced by a re-delivery (same counts)")
-    return lines
 
 
 class SalesTask(PeriodTask):

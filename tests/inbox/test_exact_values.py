@@ -16,9 +16,9 @@ import pytest
 from pipeline.inbox.contract import INT64_MAX, SALES
 from pipeline.inbox.files import inode_of
 from pipeline.inbox.load import write_csv
+from pipeline.inbox.stages import open_registered, transform_file, validate_file
 from pipeline.inbox.transform import SeenKeys, drop_duplicate_keys, to_scale, transform
 from pipeline.inbox.validate import FileRejected, check, from_arrow
-from pipeline.inbox.workfiles import open_registered, transform_file, validate_file
 from tests.fixtures.inbox import HEADER
 
 

@@ -16,8 +16,8 @@ import luigi
 import pytest
 
 import pipeline.inbox.register as register_module
+import pipeline.inbox.stages as stages_module
 import pipeline.inbox.validate as validate_module
-import pipeline.inbox.workfiles as workfiles_module
 from flags import document as doc
 from pipeline.inbox.chain import Inbox
 from pipeline.inbox.contract import CONTRACTS, INT64_MAX, SALES
@@ -97,7 +97,7 @@ def test_a_file_larger_than_a_chunk_loads_exactly_with_bad_rows_named_in_the_who
 ) -> None:
     monkeypatch.setattr(validate_module, "CHUNK_BYTES", 4096)
     monkeypatch.setattr(validate_module, "CHUNK_ROWS", 100)
-    monkeypatch.setattr(workfiles_module, "BATCH_ROWS", 64)
+    monkeypatch.setattr(stages_module, "BATCH_ROWS", 64)
     rows = sales_rows(1, 2000)
     rows[499] = "500,1,1,1,2024-01-02,1.005,Mars"
     rows[1200] = '1201,1,1,1,2024-01-02,0.125,"North"'  # a quote: row by row from here on
@@ -211,7 +211,7 @@ def test_a_file_over_its_contracts_size_cap_is_quarantined_without_being_read(
     land("sales_2024_w25_north.csv", small)
     land("sales_2024_w25_south.csv", big)
     read: list[int] = []
-    real_validate = workfiles_module.validate_file
+    real_validate = stages_module.validate_file
 
     def recording(source, *args, **kwargs):  # type: ignore[no-untyped-def]
         read.append(os.fstat(source.fileno()).st_size)

@@ -92,3 +92,19 @@ def test_json_on_the_console_for_containers(tmp_path: Path) -> None:
         {"@timestamp", "log.level", "message", "event.id"} <= set(r) for r in records
     )
     assert load_settings().monitoring.log_format == "text"  # the default, for people
+
+
+def test_the_cron_runner_logs_like_every_other_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from pipeline.cron import Runner, parse_crontab
+
+    entries = parse_crontab("* * * * * exit 3\n")
+    runner = Runner(entries, cwd=tmp_path)
+    with caplog.at_level(logging.INFO, logger="pipeline.cron"):
+        assert runner.run_once(entries[0]) == 3
+    events = [(r.levelname, getattr(r, "event_action", "")) for r in caplog.records]
+    assert events == [("INFO", "cron.started"), ("WARNING", "cron.finished")]
+    assert caplog.records[-1].getMessage().endswith("ended, exit code 3")

@@ -292,7 +292,7 @@ def test_panels_fit_their_data_with_units_thresholds_and_the_environment() -> No
         assert "$__timeFilter(" in query and "today()" not in query, panel["title"]
         assert panel["fieldConfig"]["defaults"]["unit"], panel["title"]
     by_title = {p["title"]: p for p in board["panels"]}
-    views = by_title["Views, likes and CTR by os (daily)"]
+    views = by_title["Views, likes and CTR by os"]
     assert views["timeFrom"] == "30d" and views["interval"] == "1d"
     ctr = views["fieldConfig"]["overrides"][0]
     assert ctr["matcher"] == {"id": "byRegexp", "options": "/ctr/i"}

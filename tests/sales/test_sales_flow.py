@@ -16,6 +16,7 @@ import pytest
 from demo.sales_generator import SalesSpec, write_year
 from pipeline.inbox.chain import Inbox
 from pipeline.sales.tasks import SalesBackfill, SalesWeekly
+from pipeline.sales.transform import aggregate_weeks
 from pipeline.systems.clickhouse import ClickHouse
 from pipeline.systems.postgres import ensure_marker_table, transaction
 from tests.fixtures.periods import forget
@@ -27,26 +28,13 @@ WEEKS = [SPEC.week_start(w) for w in range(1, 5)]
 
 
 def expected(raw: Path) -> pd.DataFrame:
-    """The aggregates computed independently, in pandas, from the delivered files."""
+    """The aggregates computed independently of both engines, in pandas, from the delivered
+    files: the flow's definition of a week's row (``pipeline.sales.transform``)."""
     frame = pd.concat(pd.read_csv(p) for p in sorted(raw.iterdir()))
     frame = frame.drop_duplicates("sale_id")
     frame["sale_date"] = pd.to_datetime(frame["sale_date"]).dt.date
-    frame["amount"] = frame["sale_amount"].map(lambda v: Decimal(f"{v:.2f}"))
-    frame["week_start"] = frame["sale_date"].map(lambda d: d - dt.timedelta(days=d.weekday()))
-    g = frame.groupby(["week_start", "region", "product_id"])
-    agg = g.agg(sales_count=("sale_id", "size"), total_amount=("amount", "sum")).reset_index()
-    agg["region_total"] = agg.groupby(["week_start", "region"])["total_amount"].transform("sum")
-    agg["share"] = [
-        round(float(a / t), 6)
-        for a, t in zip(agg["total_amount"], agg["region_total"], strict=True)
-    ]
-    agg["rank"] = (
-        agg.sort_values(["total_amount", "product_id"], ascending=[False, True])
-        .groupby(["week_start", "region"])
-        .cumcount()
-        + 1
-    )
-    return agg
+    frame["sale_amount"] = frame["sale_amount"].map(lambda v: Decimal(f"{v:.2f}"))
+    return aggregate_weeks(frame)
 
 
 @pytest.fixture
@@ -111,8 +99,12 @@ def test_the_weeks_end_to_end_match_an_independent_computation(inbox: Inbox, lan
     for row in want.itertuples():
         week, region, product = row.week_start, row.region, row.product_id
         pg = by_key[(week, region, product)]
-        assert (pg[3], pg[4], pg[5]) == (row.sales_count, row.total_amount, row.rank)
-        assert float(pg[6]) == pytest.approx(row.share, abs=1e-6)
+        assert (pg[3], pg[4], pg[5], pg[6]) == (
+            row.sales_count,
+            row.total_amount,
+            row.rank_in_region,
+            row.share_of_region,
+        )
     # ClickHouse holds the same totals, with the import date.
     totals = want.groupby(["week_start", "region"]).agg(
         n=("sales_count", "sum"), a=("total_amount", "sum")

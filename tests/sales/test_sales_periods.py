@@ -104,7 +104,7 @@ def assert_week_matches(done: Path, week: dt.date) -> None:
     want = want[want["week_start"] == week]
     got = pg_week(week)
     assert [(r[0], r[1], r[2], r[3], r[4]) for r in got] == [
-        (w.region, w.product_id, w.sales_count, w.total_amount, w.rank)
+        (w.region, w.product_id, w.sales_count, w.total_amount, w.rank_in_region)
         for w in want.sort_values(["region", "product_id"]).itertuples()
     ]
     assert ch_week(week) == sorted((r[0], r[1], r[2], r[3]) for r in got)

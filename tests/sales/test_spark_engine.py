@@ -1,6 +1,7 @@
 """The Spark engine of the weekly sales flow gives the PostgreSQL engine's tables, to the digit
-(decimals, ties rounded half away from zero, NULL previous weeks), in PostgreSQL and ClickHouse;
-the week's summary names the Spark application. Spark runs in-process (``local[*]``): one driver
+(decimals, ties rounded half away from zero, NULL previous weeks), in PostgreSQL and ClickHouse,
+and both are the rows ``pipeline.sales.transform`` defines, computed from the files; the week's
+summary names the Spark application. Spark runs in-process (``local[*]``): one driver
 for the whole test session, small data."""
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pipeline.sales.tasks import (
 from pipeline.systems.clickhouse import ClickHouse
 from pipeline.systems.postgres import ensure_marker_table, transaction
 from tests.fixtures.periods import forget
+from tests.sales.test_sales_flow import expected
 
 pytestmark = pytest.mark.integration
 
@@ -117,6 +119,8 @@ def test_spark_and_postgres_engines_give_identical_tables(inbox: Inbox, landed: 
         SalesAggregatesToClickHouse(week=week, engine="postgres").run()
     on_postgres = (pg_table(), ch_table())
     assert on_spark == on_postgres
+    # Both are the flow's definition of a week's rows, computed independently from the files.
+    assert on_postgres[0] == list(expected(landed).itertuples(index=False, name=None))
 
     rows = {(r[0], r[1], r[2]): r for r in on_postgres[0]}
     assert len(rows) > 100
