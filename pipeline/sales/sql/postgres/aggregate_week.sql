@@ -1,5 +1,7 @@
 -- One row per region x product for the week. The previous week comes from the raw rows, not from
 -- last week's aggregate, so weeks can be computed in any order (a backfill runs them in parallel).
+-- What a row means, in pandas: pipeline/sales/transform.py (aggregate_week; the tests hold this
+-- statement and the Spark engine to it).
 -- check: {"week": "2024-01-15"}
 -- after: sales/create_sales_agg
 WITH cur AS (
