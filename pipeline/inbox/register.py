@@ -117,22 +117,25 @@ class RegisterStage(Workspace):
             return None
         found = contract_for(path.name)
         dataset = found[0].dataset if found else UNKNOWN_DATASET
-        file_id, original = self._allocate(sha, path)
-        work_path = self.work_dir(file_id) / safe_name(path.name)
-        if not self.ledger.store.exists(file_id):
-            self.ledger.register(
-                dataset=dataset,
-                path=str(work_path),
-                name=display_name(path.name),
-                size=size,
-                sha256=sha,
-                arrival=int(file_id.partition("-")[2] or 0),
-                note=f"from {display_name(str(path))}",
-                details={"inode": inode_of(opened)},
-            )
-        crash_point("register.after_flag")
-        durable_move(path, work_path)
-        crash_point("register.after_move")
+        # Two names with the same bytes, registered at once by two sweeps, must get two ids: the
+        # arrival number is chosen, flagged and filled under a lock on the content.
+        with file_lock(self.lock_path(f"sha-{sha[:32]}")):
+            file_id, original = self._allocate(sha, path)
+            work_path = self.work_dir(file_id) / safe_name(path.name)
+            if not self.ledger.store.exists(file_id):
+                self.ledger.register(
+                    dataset=dataset,
+                    path=str(work_path),
+                    name=display_name(path.name),
+                    size=size,
+                    sha256=sha,
+                    arrival=int(file_id.partition("-")[2] or 0),
+                    note=f"from {display_name(str(path))}",
+                    details={"inode": inode_of(opened)},
+                )
+            crash_point("register.after_flag")
+            durable_move(path, work_path)
+            crash_point("register.after_move")
         if not same_file(work_path.lstat(), opened):  # swapped between the check and the move
             self.quarantine(
                 file_id,

@@ -200,17 +200,19 @@ def test_sweeps_killed_at_random_moments_while_files_arrive_then_finish_exactly(
     assert_invariants(inbox)
 
 
-def test_three_sweeps_at_once_process_every_file_once(inbox: Inbox) -> None:
+def test_three_sweeps_at_once_process_every_file_once(inbox: Inbox, tmp_path: Path) -> None:
     land_all(inbox, corpus())
+    logs = [tmp_path / f"sweep-{n}.log" for n in range(3)]
     children = [
         subprocess.Popen(
             SWEEP,
             cwd=ROOT,
             env={k: v for k, v in os.environ.items() if k != "PIPELINE_CRASH_AT"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
-        for _ in range(3)
+        for log in logs
     ]
-    assert all(child.wait(180) == 0 for child in children)
+    codes = [child.wait(180) for child in children]
+    assert codes == [0, 0, 0], "\n".join(log.read_text()[-3000:] for log in logs)
     assert_invariants(inbox)
