@@ -85,7 +85,8 @@ def test_three_sweeps_share_an_inbox_and_finish_a_killed_workers_files(
             f"sales_2024_w{week:02d}_{region.lower()}.csv",
             csv_text(sales_rows(1 + n * 100, ROWS, region)),
         )
-    victim = sweep(luigid, crash_at="load.after_commit@3")
+    victim = sweep(luigid, crash_at="load.after_commit@2")
+    time.sleep(1.0)  # the victim gets going first, so it surely reaches its second load
     others = [sweep(luigid) for _ in range(2)]
     assert victim.wait(180) == -signal.SIGKILL  # killed with a load committed, flag not yet
     codes = [p.wait(300) for p in others]
