@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import logging
-import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +32,7 @@ from config.settings import Settings, load_settings
 from flags import document as doc
 from flags.mirror import RedisMirror
 from flags.store import CorruptFlag, FlagNotFound, FlagStore
+from pipeline.core.files import file_lock
 from pipeline.systems.redis import client
 
 log = logging.getLogger(__name__)
@@ -85,6 +83,10 @@ class Ledger:
 
     def advance(self, file_id: str, status: str, **info: Any) -> dict[str, Any]:
         return self.store.update(file_id, lambda f: doc.advance(f, status, **info))
+
+    def advance_many(self, file_id: str, steps: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        """Several stages in one durable write (their effects are all durable already)."""
+        return self.store.update(file_id, lambda f: doc.advance_many(f, steps))
 
     def fail(self, file_id: str, *, stage: str, error: BaseException | str) -> dict[str, Any]:
         error_type = type(error).__name__ if isinstance(error, BaseException) else "Error"
@@ -155,23 +157,9 @@ class Ledger:
                 except FlagNotFound:
                     self.mirror.settle(file_id)  # the JSON write never happened
 
-    @contextlib.contextmanager
-    def _rebuild_lock(self) -> Iterator[bool]:
-        locks = self.store.root / ".locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        fd = os.open(locks / "reindex.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+    def _rebuild_lock(self) -> contextlib.AbstractContextManager[bool]:
+        """One rebuild at a time; others read the JSON files meanwhile (non-blocking)."""
+        return file_lock(self.store.root / ".locks" / "reindex.lock", blocking=False)
 
     def _rebuild_if_free(self) -> bool:
         with self._rebuild_lock() as mine:

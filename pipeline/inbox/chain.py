@@ -23,16 +23,17 @@ from monitoring.logs import context as log_context
 from monitoring.metrics import record_rows
 from pipeline.core.errors import ServerUnavailable
 from pipeline.core.faults import crash_point
+from pipeline.core.files import file_lock
 from pipeline.inbox.archive import ArchiveStage
-from pipeline.inbox.files import describe_error, file_fault, file_lock
+from pipeline.inbox.files import describe_error, file_fault
 from pipeline.inbox.load import LoadStage
 from pipeline.inbox.register import UNKNOWN_DATASET, RegisterStage
 from pipeline.inbox.stages import (
     CLEAN_FILE,
     VALID_FILE,
+    clean_file,
     open_registered,
     transform_file,
-    validate_file,
 )
 from pipeline.inbox.validate import FileRejected, describe_rejects, reject_share
 
@@ -90,8 +91,45 @@ class Inbox(RegisterStage, LoadStage, ArchiveStage):
                 except ServerUnavailable:
                     raise  # not the file's fault: no attempt spent, the next sweep goes on
                 except Exception as exc:
-                    self.ledger.fail(file_id, stage=NEXT[status], error=exc)
+                    self.ledger.fail(file_id, stage=self._stage_tried(file_id, status), error=exc)
                     raise
+
+    def _stage_tried(self, file_id: str, status: str) -> str:
+        """The stage a failed step was trying to reach: the one after where the flag is now (a
+        step that loads and archives records the load before an archive failure)."""
+        try:
+            return NEXT.get(self.ledger.get(file_id)["status"], NEXT[status])
+        except doc.FlagError:
+            return NEXT[status]
+
+    def _load_and_archive(self, flag: dict[str, Any], began: float) -> None:
+        """Load the rows (committed with their marker, the count checked), make the archive copy
+        durable, then record both stages in one flag write and clear the work folder. A failed
+        archive copy leaves the flag at ``loaded`` (recorded before the error goes up)."""
+        file_id = flag["file_id"]
+        loaded = self._loaded(flag, began)
+        archived_from = time.perf_counter()
+        try:
+            path = self.archive(file_id)
+        except Exception:
+            self.ledger.advance(file_id, doc.LOADED, **loaded)
+            raise
+        crash_point("archive.after_copy")
+        self.ledger.advance_many(
+            file_id,
+            [
+                (doc.LOADED, loaded),
+                (
+                    doc.ARCHIVED,
+                    {
+                        "duration_s": round(time.perf_counter() - archived_from, 6),
+                        "details": {"archive_path": path},
+                    },
+                ),
+            ],
+        )
+        crash_point("archive.after_flag")
+        self.clear_work(file_id)  # the original goes only once the flag has the copy
 
     def _resume_registration(self, flag: dict[str, Any]) -> bool:
         """Finish what registration decided but a crash cut short; True if the flag changed.
@@ -117,18 +155,19 @@ class Inbox(RegisterStage, LoadStage, ArchiveStage):
         return False
 
     def _validate(self, flag: dict[str, Any], began: float) -> None:
-        """Check the file against its contract as it is read (bounded memory): good rows to the
-        typed work file, bad rows to the reject file. Unusable as a whole (unreadable, not the
-        file registered, over the size cap, wrong shape, over the reject threshold): quarantined
-        with the reason."""
+        """Check the file against its contract and transform it as it is read, in one pass
+        (bounded memory): bad rows to the reject file, good rows transformed to the work file
+        COPY reads; both durable, then one flag write records both stages (validated,
+        transformed). Unusable as a whole (unreadable, not the file registered, over the size
+        cap, wrong shape, over the reject threshold): quarantined with the reason."""
         file_id = flag["file_id"]
         name = flag["source"]["name"]
         contract = self.contract(flag)
         rejects = self.paths.quarantine / f"{file_id}.rejects.csv"
         try:
             with open_registered(flag, contract.max_bytes) as source:
-                tally = validate_file(
-                    source, contract, self.work_dir(file_id) / VALID_FILE, rejects
+                tally, rows_out, removed = clean_file(
+                    source, contract, self.work_dir(file_id) / CLEAN_FILE, rejects, file_id
                 )
         except FileRejected as exc:
             self.quarantine(file_id, f"{name}: {exc}")
@@ -147,16 +186,34 @@ class Inbox(RegisterStage, LoadStage, ArchiveStage):
             )
             return
         crash_point("validate.after_work_file")
+        crash_point("transform.after_work_file")
         record_rows("inbox", contract.dataset, read=tally.rows_in, rejected=tally.rows_rejected)
-        self.ledger.advance(
+        removed_note = f"{removed} duplicate key(s) removed; " if removed else ""
+        self.ledger.advance_many(
             file_id,
-            doc.VALIDATED,
-            rows_in=tally.rows_in,
-            rows_out=tally.rows_good,
-            rows_rejected=tally.rows_rejected,
-            duration_s=round(time.perf_counter() - began, 6),
-            note=describe_rejects(tally, name) if tally.reject_count else None,
-            details=details,
+            [
+                (
+                    doc.VALIDATED,
+                    {
+                        "rows_in": tally.rows_in,
+                        "rows_out": tally.rows_good,
+                        "rows_rejected": tally.rows_rejected,
+                        "duration_s": round(time.perf_counter() - began, 6),
+                        "note": describe_rejects(tally, name) if tally.reject_count else None,
+                        "details": details,
+                    },
+                ),
+                (
+                    doc.TRANSFORMED,
+                    {
+                        "rows_in": tally.rows_good,
+                        "rows_out": rows_out,
+                        "rows_rejected": 0,
+                        "duration_s": 0.0,
+                        "note": removed_note + "in one pass with the validation",
+                    },
+                ),
+            ],
         )
 
     def _transform(self, flag: dict[str, Any], began: float) -> None:
@@ -214,10 +271,14 @@ class Inbox(RegisterStage, LoadStage, ArchiveStage):
         return ids
 
 
+# What runs from each status. Stages whose effects are all durable before one flag write are
+# recorded together: validated + transformed (one pass over the file), loaded + archived (the
+# commit, then the archive copy). A flag left at validated or loaded (an earlier version, or an
+# archive copy that failed) goes on from there.
 STEPS = {
     doc.RECEIVED: Inbox._validate,
     doc.VALIDATED: Inbox._transform,
-    doc.TRANSFORMED: Inbox._load,
+    doc.TRANSFORMED: Inbox._load_and_archive,
     doc.LOADED: Inbox._archive,
 }
 NEXT = {

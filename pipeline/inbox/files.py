@@ -3,15 +3,12 @@ checksums, locks, and which entries of the inbox are ready (complete uploads onl
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import fcntl
 import hashlib
 import os
 import re
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -120,25 +117,6 @@ def sha256_of_handle(handle: BinaryIO) -> tuple[str, int]:
 def sha256_of(path: Path) -> tuple[str, int]:
     with open_regular(path) as handle:
         return sha256_of_handle(handle)
-
-
-@contextlib.contextmanager
-def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
-    """An exclusive flock; with ``blocking=False`` yields False when someone else holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
 
 
 def ready_files(inbox: Path, min_age_s: float = 10.0, now: float | None = None) -> list[Path]:

@@ -19,7 +19,7 @@ from typing import BinaryIO
 from flags import document as doc
 from flags.store import FlagNotFound
 from pipeline.core.faults import crash_point
-from pipeline.core.files import durable_move
+from pipeline.core.files import durable_move, file_lock
 from pipeline.inbox.contract import Contract, contract_for
 from pipeline.inbox.files import (
     TRANSIENT,
@@ -28,7 +28,6 @@ from pipeline.inbox.files import (
     describe_error,
     display_name,
     file_fault,
-    file_lock,
     inode_of,
     open_regular,
     safe_name,

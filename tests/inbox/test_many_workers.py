@@ -88,8 +88,13 @@ def test_three_sweeps_share_an_inbox_and_finish_a_killed_workers_files(
     victim = sweep(luigid, crash_at="load.after_commit@2")
     time.sleep(1.0)  # the victim gets going first, so it surely reaches its second load
     others = [sweep(luigid) for _ in range(2)]
-    assert victim.wait(180) == -signal.SIGKILL  # killed with a load committed, flag not yet
-    codes = [p.wait(300) for p in others]
+    try:
+        assert victim.wait(180) == -signal.SIGKILL  # killed with a load committed, flag not yet
+        codes = [p.wait(300) for p in others]
+    finally:
+        for child in (victim, *others):
+            if child.poll() is None:
+                child.kill()
     assert codes == [0, 0], f"the surviving sweeps exited {codes}"
 
     flags = list(inbox.ledger.store.scan())
