@@ -14,15 +14,18 @@ each story the invariants a user relies on are checked exactly:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,16 +85,26 @@ def sweep(crash_at: str | None = None, env: dict[str, str] | None = None) -> int
     child_env.pop("PIPELINE_CRASH_AT", None)
     if crash_at:
         child_env["PIPELINE_CRASH_AT"] = crash_at
-    result = subprocess.run(
-        SWEEP,
-        cwd=ROOT,
-        env=child_env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    with tempfile.TemporaryFile() as out:
+        child = start(child_env, out)
+        try:
+            return child.wait(180)
+        finally:
+            end(child)
+
+
+def start(env: dict[str, str], out: Any = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    """A sweep in a process group of its own (with Luigi's helper processes)."""
+    return subprocess.Popen(
+        SWEEP, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
     )
-    return result.returncode
+
+
+def end(child: subprocess.Popen[bytes]) -> None:
+    """Kill what is left of a sweep's process group: a killed sweep's helpers (Luigi's manager
+    process) outlive it and would hold its output open."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
 
 
 def expected_rows() -> list[tuple[int, str, Decimal]]:
@@ -184,16 +197,11 @@ def test_sweeps_killed_at_random_moments_while_files_arrive_then_finish_exactly(
     names = list(files)
     for round_ in range(4):
         land_all(inbox, {n: files[n] for n in names[round_::4]})
-        child = subprocess.Popen(
-            SWEEP,
-            cwd=ROOT,
-            env={k: v for k, v in os.environ.items() if k != "PIPELINE_CRASH_AT"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        child = start({k: v for k, v in os.environ.items() if k != "PIPELINE_CRASH_AT"})
         time.sleep(rng.uniform(0.8, 2.5))
         child.kill()
         child.wait(30)
+        end(child)
         if round_ == 1:
             connect(load_settings().redis).flushdb()
     assert sweep() == 0
@@ -203,16 +211,12 @@ def test_sweeps_killed_at_random_moments_while_files_arrive_then_finish_exactly(
 def test_three_sweeps_at_once_process_every_file_once(inbox: Inbox, tmp_path: Path) -> None:
     land_all(inbox, corpus())
     logs = [tmp_path / f"sweep-{n}.log" for n in range(3)]
-    children = [
-        subprocess.Popen(
-            SWEEP,
-            cwd=ROOT,
-            env={k: v for k, v in os.environ.items() if k != "PIPELINE_CRASH_AT"},
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        for log in logs
-    ]
-    codes = [child.wait(180) for child in children]
+    env = {k: v for k, v in os.environ.items() if k != "PIPELINE_CRASH_AT"}
+    children = [start(env, log.open("wb")) for log in logs]
+    try:
+        codes = [child.wait(180) for child in children]
+    finally:
+        for child in children:
+            end(child)
     assert codes == [0, 0, 0], "\n".join(log.read_text()[-3000:] for log in logs)
     assert_invariants(inbox)

@@ -3,6 +3,7 @@ processed twice, and a worker killed mid-file has its files finished by the othe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -72,6 +73,7 @@ def sweep(scheduler: str, crash_at: str | None = None) -> subprocess.Popen[bytes
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # with Luigi's helper processes, killed together below
     )
 
 
@@ -93,8 +95,8 @@ def test_three_sweeps_share_an_inbox_and_finish_a_killed_workers_files(
         codes = [p.wait(300) for p in others]
     finally:
         for child in (victim, *others):
-            if child.poll() is None:
-                child.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
     assert codes == [0, 0], f"the surviving sweeps exited {codes}"
 
     flags = list(inbox.ledger.store.scan())
