@@ -11,11 +11,13 @@ import os
 import sys
 import time
 
-os.environ.setdefault("PIPELINE_CH_DB_PREFIX", "b_")
+from benchmarks.common import CH_PREFIX, METRICS_INSTANCE, REDIS_DB
+
+os.environ.setdefault("PIPELINE_CH_DB_PREFIX", CH_PREFIX)
 # A Redis database and a metrics group of their own: the benchmarks' runtime folders have flags
 # of their own, and the demo's flag index and metrics stay the demo's.
-os.environ.setdefault("PIPELINE_REDIS_DB", "5")
-os.environ.setdefault("PIPELINE_METRICS_INSTANCE", "bench")
+os.environ.setdefault("PIPELINE_REDIS_DB", REDIS_DB)
+os.environ.setdefault("PIPELINE_METRICS_INSTANCE", METRICS_INSTANCE)
 
 
 def main() -> int:

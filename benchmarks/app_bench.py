@@ -3,8 +3,8 @@ aggregation queries and the seed's pull-rows-into-pandas approach; one alert che
 metric and slice; and detection quality (precision, recall, delay) of the detector against the
 seed's simple rule on generated series with injected incidents of several sizes.
 
-ClickHouse databases prefixed ``b_``, Redis db 14 and a temporary runtime folder: nothing of the
-demo's is touched.
+ClickHouse databases prefixed ``b_``, Redis db 5 (``benchmarks.common``) and a temporary runtime
+folder: nothing of the demo's is touched.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import time
 
 import pandas as pd
 
-from benchmarks.common import benchmark, report, timed
+from benchmarks.common import REDIS_DB, benchmark, report, timed
 
 DAY = dt.date(2024, 6, 10)
 
 
 def _isolate(runtime: str) -> None:
-    os.environ.update({"PIPELINE_RUNTIME_DIR": runtime, "PIPELINE_REDIS_DB": "14"})
+    os.environ.update({"PIPELINE_RUNTIME_DIR": runtime, "PIPELINE_REDIS_DB": REDIS_DB})
     from config.settings import load_settings
     from pipeline.bootstrap import create_clickhouse_databases
 

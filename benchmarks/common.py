@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
+
+# Where the benchmarks keep their data: none of the demo's nor the tests'. A test session with
+# PIPELINE_TEST_NS=N uses Redis db 15 - N (6-15): sharing one, each flushes the other's flag
+# index, which then rebuilds after every task. PIPELINE_BENCH_NS=N (1-4) gives a benchmark run
+# databases of its own, so two runs side by side do not drop each other's tables.
+BENCH_NS = os.environ.get("PIPELINE_BENCH_NS", "")
+if BENCH_NS and not (BENCH_NS.isdigit() and 1 <= int(BENCH_NS) <= 4):
+    raise SystemExit(f"PIPELINE_BENCH_NS must be 1-4, got {BENCH_NS!r}")
+REDIS_DB = str(5 - int(BENCH_NS or 0))
+PG_DATABASE = f"pipeline_bench{BENCH_NS}"
+CH_PREFIX = f"b{BENCH_NS}_"
+METRICS_INSTANCE = f"bench{BENCH_NS}"
 
 Bench = Callable[[argparse.Namespace], None]
 BENCHMARKS: dict[str, Bench] = {}

@@ -1,8 +1,8 @@
 """Flags: writing 10,000 flags, listing by status through Redis versus scanning the JSON files,
 and rebuilding the mirror (reindex) for 10,000 and 100,000 flags.
 
-Runs on the local stack's Redis, db 14 (never the demo's db 0 or the tests' db 15), and a
-temporary flags folder.
+Runs on the local stack's Redis, the benchmarks' db (``common.REDIS_DB``: never the demo's or a
+test session's), and a temporary flags folder.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import benchmark
+from benchmarks.common import REDIS_DB, benchmark
 from config.settings import load_settings
 from flags import document as doc
 from flags.ledger import Ledger
@@ -21,7 +21,7 @@ from flags.mirror import RedisMirror
 from flags.store import FlagStore
 from pipeline.systems.redis import connect
 
-BENCH_DB = 14
+BENCH_DB = int(REDIS_DB)
 
 
 def _args(i: int) -> dict[str, object]:

@@ -11,8 +11,8 @@ cron runs it), so the figure is the sweep's peak alone, read with ``wait4`` when
 half-up rounding) are the ones measured. The contract's size cap (512 MB for sales) is raised for
 the sweep; the 1 GB run also shows the default cap quarantining the file unread.
 
-Everything runs in the benchmarks' own database (``pipeline_bench``), Redis db 14 and a temporary
-runtime folder; nothing of the demo's is touched.
+Everything runs in the benchmarks' own database (``pipeline_bench``), Redis db 5
+(``common.REDIS_DB``) and a temporary runtime folder; nothing of the demo's is touched.
 """
 
 from __future__ import annotations

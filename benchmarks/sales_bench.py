@@ -4,7 +4,8 @@ of the aggregates) and (b) the seed-style baseline (pandas.to_sql + 1,000-row Cl
 the per-file overhead for many small files; and the peak memory of the run.
 
 Everything runs against a database of its own (``pipeline_bench``), ClickHouse databases prefixed
-``b_``, Redis db 14 and a temporary runtime folder; nothing of the demo's is touched.
+``b_``, Redis db 5 and a temporary runtime folder (``benchmarks.common``: ``PIPELINE_BENCH_NS``
+gives a run of its own); nothing of the demo's is touched.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import benchmark
+from benchmarks.common import CH_PREFIX, PG_DATABASE, REDIS_DB, benchmark
 
 
-def _isolate(runtime: Path, database: str = "pipeline_bench") -> None:
+def _isolate(runtime: Path, database: str = PG_DATABASE) -> None:
     os.environ.update(
         {
             "PIPELINE_RUNTIME_DIR": str(runtime),
             "PIPELINE_PG_DATABASE": database,
-            "PIPELINE_CH_DB_PREFIX": "b_",
-            "PIPELINE_REDIS_DB": "14",
+            "PIPELINE_CH_DB_PREFIX": CH_PREFIX,
+            "PIPELINE_REDIS_DB": REDIS_DB,
         }
     )
     import psycopg2

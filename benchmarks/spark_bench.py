@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from benchmarks.common import benchmark
+from benchmarks.common import PG_DATABASE, benchmark
 
 WEEK = dt.timedelta(weeks=1)
 T = TypeVar("T")
@@ -108,7 +108,7 @@ def _run(orders: int) -> None:
     with tempfile.TemporaryDirectory(prefix="spark-bench-") as tmp:
         root = Path(tmp)
         runtime = root / "runtime"
-        _isolate(runtime, "pipeline_bench_spark")
+        _isolate(runtime, f"{PG_DATABASE}_spark")
         raw = root / "raw"
         write_year(raw, spec)
         load_s, rows = _timed(lambda: _load_year(raw))

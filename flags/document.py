@@ -201,6 +201,20 @@ def advance(
     return new
 
 
+def advance_many(flag: dict[str, Any], steps: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """A copy of ``flag`` moved through several stages in one write (``steps``: each status with
+    ``advance``'s keywords), for stages whose effects were all made durable before it: every
+    transition is checked and recorded as ``advance`` would, one after the other, in one
+    revision."""
+    if not steps:
+        raise FlagError("advance_many needs at least one step")
+    new = flag
+    for status, info in steps:
+        new = advance(new, status, **info)
+    new["revision"] = int(flag["revision"]) + 1
+    return new
+
+
 def fail(
     flag: dict[str, Any],
     *,

@@ -166,7 +166,9 @@ class Ledger:
             if not mine:
                 return False  # someone else is rebuilding: the JSON files answer meanwhile
             result = self._reindex_unlocked()
-            log.warning(
+            # A fresh index of an empty store is routine; one that had fallen behind is news.
+            log.log(
+                logging.WARNING if result["mirrored"] else logging.INFO,
                 "flag index rebuilt from the JSON files: %d flags in %.2f s",
                 result["mirrored"],
                 result["seconds"],

@@ -370,12 +370,12 @@ def push_metrics(shipper: Shipper) -> bool:
     dropped = Counter(
         "pipeline_log_records_dropped", "Log records dropped", ["service"], registry=registry
     )
-    for service, n in shipper.counts.shipped.items():
-        shipped.labels(service).inc(n)
-    for service, n in shipper.counts.dropped.items():
-        dropped.labels(service).inc(n)
-    if not shipper.counts.dropped:
-        dropped.labels("none").inc(0)  # the series exists, so increase() sees the first drop
+    counts = shipper.counts
+    # Every service's series from its first record on, drops at 0 included: increase() only
+    # sees a drop on a series that existed before it.
+    for service in sorted(set(counts.shipped) | set(counts.dropped)):
+        shipped.labels(service).inc(counts.shipped.get(service, 0))
+        dropped.labels(service).inc(counts.dropped.get(service, 0))
     Gauge("pipeline_log_backlog_bytes", "Log bytes not shipped yet", registry=registry).set(
         shipper.backlog_bytes()
     )

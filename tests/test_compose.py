@@ -257,7 +257,9 @@ def test_the_log_data_stream_has_a_lifecycle_that_deletes_old_logs() -> None:
 
 def test_alertmanager_routes_to_the_relay_and_prometheus_to_alertmanager() -> None:
     am = yaml.safe_load((ROOT / "monitoring" / "alertmanager" / "alertmanager.yml").read_text())
-    receiver = am["receivers"][0]["webhook_configs"][0]
+    receivers = {r["name"]: r for r in am["receivers"]}
+    assert am["route"]["receiver"] == "telegram"
+    receiver = receivers["telegram"]["webhook_configs"][0]
     assert receiver["url"] == "http://alert-relay:9095/alertmanager"
     relay = SERVICES["alert-relay"]
     assert relay["command"][:3] == ["python", "-m", "monitoring.alert_relay"]

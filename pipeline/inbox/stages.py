@@ -7,6 +7,10 @@
 - ``<id>.rejects.csv`` in the quarantine folder: every bad row's row, column, rule and value;
 - ``clean.csv``: the transformed rows for ``COPY``, the file id on every row.
 
+The chain checks and transforms a file in one pass (``clean_file``: the rejects and
+``clean.csv``, no ``valid.parquet``); ``validate_file`` and ``transform_file`` are the two
+stages one at a time (a file whose flag says ``validated`` goes on from ``valid.parquet``).
+
 Each is written atomically and durably (``atomic_open``): a reader sees all of it or none.
 """
 
@@ -17,13 +21,14 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.core.files import atomic_open
 from pipeline.inbox.contract import Contract
 from pipeline.inbox.files import NotRegularFile, inode_of, open_regular, sha256_of_handle
-from pipeline.inbox.load import write_csv
-from pipeline.inbox.transform import SeenKeys, transform
+from pipeline.inbox.load import write_csv, write_csv_table
+from pipeline.inbox.transform import SeenKeys, transform, transform_arrow
 from pipeline.inbox.validate import (
     FileRejected,
     Tally,
@@ -90,14 +95,74 @@ def validate_file(
             source, contract, chunk_bytes=chunk_bytes, chunk_rows=chunk_rows
         ):
             tally.add(checked)
-            if len(checked.good):
-                writer.write_table(to_arrow(checked.good, contract))
+            if checked.rows_good:
+                writer.write_table(
+                    checked.arrow if checked.arrow is not None else to_arrow(checked.good, contract)
+                )
             if len(checked.rejects):
                 header = bad is None
                 if bad is None:
                     bad = stack.enter_context(atomic_open(rejects))
                 bad.write(checked.rejects.to_csv(index=False, header=header).encode("utf-8"))
     return tally
+
+
+def clean_file(
+    source: BinaryIO,
+    contract: Contract,
+    clean: Path,
+    rejects: Path,
+    file_id: str,
+    *,
+    chunk_bytes: int | None = None,
+    chunk_rows: int | None = None,
+) -> tuple[Tally, int, int]:
+    """Check and transform a file in one pass as it is read: bad rows to ``rejects`` (CSV; only
+    written when there are some), the good rows transformed (the first occurrence of a key in the
+    whole file wins) to ``clean`` (CSV for COPY, with the file id), both durable when this
+    returns: (the check's tally, rows out, duplicate keys removed). ``FileRejected`` (the file is
+    unusable as a whole) leaves neither. The same rows as ``validate_file`` then
+    ``transform_file``, without the typed work file between them."""
+    tally = Tally()
+    seen = SeenKeys(contract.key)
+    rows_out = removed = 0
+    header = True
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(atomic_open(clean))
+        bad: BinaryIO | None = None
+        for checked in check_stream(
+            source, contract, chunk_bytes=chunk_bytes, chunk_rows=chunk_rows
+        ):
+            tally.add(checked)
+            if checked.rows_good:
+                done = (
+                    transform_arrow(checked.arrow, contract, seen)
+                    if checked.arrow is not None
+                    else None
+                )
+                if done is None:
+                    result = transform(checked.good, contract, seen)
+                    write_csv(result.frame.assign(file_id=file_id), out, header=header)
+                    kept, dropped = len(result.frame), result.duplicates_removed
+                else:
+                    write_csv_table(_with_file_id(done.table, file_id), out, header=header)
+                    kept, dropped = done.table.num_rows, done.duplicates_removed
+                rows_out += kept
+                removed += dropped
+                header = False
+            if len(checked.rejects):
+                first = bad is None
+                if bad is None:
+                    bad = stack.enter_context(atomic_open(rejects))
+                bad.write(checked.rejects.to_csv(index=False, header=first).encode("utf-8"))
+        if header:  # no good rows: the header alone, so COPY still sees the columns
+            empty = transform(from_arrow(arrow_schema(contract).empty_table(), contract), contract)
+            write_csv(empty.frame.assign(file_id=file_id), out)
+    return tally, rows_out, removed
+
+
+def _with_file_id(table: pa.Table, file_id: str) -> pa.Table:
+    return table.append_column("file_id", pa.array([file_id] * table.num_rows, pa.string()))
 
 
 def transform_file(

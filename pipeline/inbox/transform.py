@@ -54,12 +54,24 @@ class SeenKeys:
                 self._tuples.add(key)
         return first
 
+    def first_seen_ints(self, table: pa.Table) -> np.ndarray | None:
+        """``first_seen`` for rows in Arrow when the key is one integer column without a null
+        (the same runs as a pandas chunk's, so the two kinds of chunk mix in one file); None
+        otherwise (use ``first_seen`` on the pandas rows)."""
+        if len(self.key) != 1:
+            return None
+        column = table.column(self.key[0])
+        if not pa.types.is_integer(column.type) or column.null_count:
+            return None
+        return self._first_ints(column.to_numpy().astype(np.int64, copy=False))
+
     def _first_ints(self, keys: np.ndarray) -> np.ndarray:
         first = ~pd.Series(keys).duplicated(keep="first").to_numpy()
         for run in self._runs:
             at = np.minimum(np.searchsorted(run, keys), len(run) - 1)
             first &= run[at] != keys
-        self._runs.append(np.sort(keys[first]))
+        if first.any():  # a chunk of re-sent rows only adds nothing (an empty run breaks lookups)
+            self._runs.append(np.sort(keys[first]))
         # A binary counter of runs: a run is merged with the one before while it is as large.
         while len(self._runs) > 1 and len(self._runs[-1]) >= len(self._runs[-2]):
             last = self._runs.pop()
@@ -121,3 +133,72 @@ TRANSFORMS: dict[str, Callable[[pd.DataFrame, Contract, SeenKeys | None], Transf
 def transform(frame: pd.DataFrame, contract: Contract, seen: SeenKeys | None = None) -> Transformed:
     """Transform one chunk of a file (``seen``: the same ``SeenKeys`` for all of its chunks)."""
     return TRANSFORMS[contract.transform](frame, contract, seen)
+
+
+# -- the same transforms on Arrow tables (the validation's fast path hands its rows over in Arrow:
+# no pandas on the way to COPY). Each gives exactly the rows and types of its pandas twin (a
+# property test holds them equal); None means "no Arrow form here: use the pandas one".
+@dataclass(frozen=True)
+class TransformedTable:
+    table: pa.Table
+    duplicates_removed: int
+
+
+def scale_array(values: pa.ChunkedArray, column: Column) -> pa.ChunkedArray:
+    """``to_scale`` on an Arrow decimal column: exactly (half-up), never through float."""
+    if not pa.types.is_decimal(values.type):
+        raise TypeError(
+            f"{column.name}: {values.type} is not a decimal type (values must stay exact)"
+        )
+    target = arrow_type(column)
+    if values.type == target:
+        return values
+    if values.type.scale > column.scale:
+        values = pc.round(values, ndigits=column.scale, round_mode="half_towards_infinity")
+    return pc.cast(values, target)
+
+
+def _drop_duplicate_keys_arrow(
+    table: pa.Table, contract: Contract, seen: SeenKeys
+) -> TransformedTable | None:
+    first = seen.first_seen_ints(table)
+    if first is None:
+        return None
+    kept = table if first.all() else table.filter(pa.array(first))
+    return TransformedTable(kept, table.num_rows - kept.num_rows)
+
+
+def identity_arrow(table: pa.Table, contract: Contract, seen: SeenKeys) -> TransformedTable | None:
+    return _drop_duplicate_keys_arrow(table, contract, seen)
+
+
+def transform_sales_arrow(
+    table: pa.Table, contract: Contract, seen: SeenKeys
+) -> TransformedTable | None:
+    """``transform_sales`` in Arrow: one row per sale_id, amounts exactly in cents, dates as
+    dates."""
+    result = _drop_duplicate_keys_arrow(table, contract, seen)
+    if result is None:
+        return None
+    out = result.table
+    at = out.schema.get_field_index("sale_amount")
+    out = out.set_column(
+        at, "sale_amount", scale_array(out.column(at), contract.column("sale_amount"))
+    )
+    at = out.schema.get_field_index("sale_date")
+    if out.schema.field(at).type != pa.date32():
+        out = out.set_column(at, "sale_date", pc.cast(out.column(at), pa.date32()))
+    return TransformedTable(out, result.duplicates_removed)
+
+
+ARROW_TRANSFORMS: dict[str, Callable[[pa.Table, Contract, SeenKeys], TransformedTable | None]] = {
+    "identity": identity_arrow,
+    "transform_sales": transform_sales_arrow,
+}
+
+
+def transform_arrow(table: pa.Table, contract: Contract, seen: SeenKeys) -> TransformedTable | None:
+    """Transform one chunk held in Arrow (the contract's types), or None when the contract's
+    transform has no Arrow form for these rows (then ``transform`` on the pandas rows)."""
+    found = ARROW_TRANSFORMS.get(contract.transform)
+    return None if found is None else found(table, contract, seen)

@@ -63,21 +63,67 @@ class FileRejected(ValueError):
     """The whole file is unusable; the message says why (and where, when it can)."""
 
 
-@dataclass(frozen=True)
 class Checked:
-    good: pd.DataFrame  # typed columns, index = row number
-    rejects: pd.DataFrame  # REJECT_COLUMNS, one line per broken rule
-    rows_in: int
+    """One chunk checked: the good rows (typed columns, index = row number), the rejects
+    (``REJECT_COLUMNS``, one line per broken rule) and how many rows were read.
+
+    A chunk the fast path took whole also carries ``arrow``: its good rows as the contract's
+    Arrow types (``arrow_schema``, the work files' types). Then ``good`` is made from it only when
+    someone asks: the chain writes and transforms the Arrow table as it is."""
+
+    def __init__(
+        self,
+        good: pd.DataFrame | None = None,
+        rejects: pd.DataFrame | None = None,
+        rows_in: int = 0,
+        *,
+        arrow: pa.Table | None = None,
+        first_row: int = 1,
+        contract: Contract | None = None,
+    ) -> None:
+        if good is None and (arrow is None or contract is None):
+            raise ValueError("Checked needs the good rows: a frame, or an Arrow table and contract")
+        self._good = good
+        self.rejects = no_rejects() if rejects is None else rejects
+        self.rows_in = rows_in
+        self.arrow = arrow
+        self._first_row = first_row
+        self._contract = contract
+
+    @property
+    def good(self) -> pd.DataFrame:
+        if self._good is None:
+            assert self.arrow is not None and self._contract is not None
+            index = pd.RangeIndex(
+                self._first_row, self._first_row + self.arrow.num_rows, name="row"
+            )
+            self._good = pd.DataFrame(
+                {
+                    c.name: to_pandas(self.arrow.column(c.name), c, index)
+                    for c in self._contract.columns
+                },
+                index=index,
+            )
+        return self._good
+
+    @property
+    def rows_good(self) -> int:
+        return (
+            self.arrow.num_rows if self._good is None and self.arrow is not None else len(self.good)
+        )
 
     @property
     def rows_rejected(self) -> int:
         return int(self.rejects["row"].nunique()) if len(self.rejects) else 0
 
 
+_NO_REJECTS = pd.DataFrame(
+    {c: pd.Series(dtype="int64" if c == "row" else object) for c in REJECT_COLUMNS}
+)
+
+
 def no_rejects() -> pd.DataFrame:
-    return pd.DataFrame(
-        {c: pd.Series(dtype="int64" if c == "row" else object) for c in REJECT_COLUMNS}
-    )
+    return _NO_REJECTS.copy()
 
 
 @dataclass
@@ -94,7 +140,7 @@ class Tally:
 
     def add(self, checked: Checked) -> None:
         self.rows_in += checked.rows_in
-        self.rows_good += len(checked.good)
+        self.rows_good += checked.rows_good
         self.rows_rejected += checked.rows_rejected
         self.reject_count += len(checked.rejects)
         room = self.keep - len(self.head)
@@ -544,12 +590,21 @@ def _fast_piece(piece: bytes, start: int, contract: Contract) -> Checked | None:
         return None
     if table.num_rows != expected:
         return None
-    index = pd.RangeIndex(start + 1, start + expected + 1, name="row")
-    typed: dict[str, pd.Series] = {}
+    arrays: dict[str, pa.ChunkedArray] = {}
     for column in contract.columns:
-        series = _fast_column(table[column.name], column, index)
-        if series is not None:
-            typed[column.name] = series
+        array = _fast_typed(table[column.name], column)
+        if array is not None:
+            arrays[column.name] = array
+    if len(arrays) == len(contract.columns):
+        # Every column kept every rule: the rows stay in Arrow (pandas only if asked for).
+        return Checked(
+            rows_in=expected,
+            arrow=pa.Table.from_arrays(list(arrays.values()), schema=arrow_schema(contract)),
+            first_row=start + 1,
+            contract=contract,
+        )
+    index = pd.RangeIndex(start + 1, start + expected + 1, name="row")
+    typed = {name: to_pandas(array, contract.column(name), index) for name, array in arrays.items()}
     # Only the columns that broke a rule are read again, row by row, to name the rows.
     slow = [n for n in contract.names if n not in typed]
     frame = pd.DataFrame(
@@ -601,8 +656,9 @@ def _fast_decimal(present: pa.ChunkedArray, column: Column) -> pa.ChunkedArray |
     return pc.cast(wide, arrow_type(column))
 
 
-def _fast_column(values: pa.ChunkedArray, column: Column, index: pd.Index) -> pd.Series | None:
-    """The typed column when every value keeps every rule, else None (the slow path decides)."""
+def _fast_typed(values: pa.ChunkedArray, column: Column) -> pa.ChunkedArray | None:
+    """The column as the contract's Arrow type when every value keeps every rule, else None (the
+    slow path decides)."""
     text = pc.utf8_trim_whitespace(values)
     length = pc.utf8_length(text)
     empty = pc.equal(length, 0)
@@ -631,7 +687,7 @@ def _fast_column(values: pa.ChunkedArray, column: Column, index: pd.Index) -> pd
         return None
     if column.type != "str" and not _within(typed, column):
         return None
-    return to_pandas(typed, column, index)
+    return typed
 
 
 # -- the whole file at once (tests, small files) -----------------------------------------------

@@ -87,13 +87,19 @@ def connect(settings: PostgresSettings | None = None) -> psycopg2.extensions.con
 # One open connection per process and server: a SCRAM login costs ~10 ms, more than loading a
 # small file. Keyed by pid because Luigi's workers fork, and a connection must not cross a fork.
 _connections: dict[tuple[int, str, int, str, str], psycopg2.extensions.connection] = {}
+# A connection idle longer than this is pinged before use (a server restarted meanwhile is found
+# now and reconnected to, not mid-load); one used a moment ago goes straight on: a restart since
+# then makes the next statement fail as a lost connection (PostgresUnavailable), which stops a
+# run without blaming its input. A ping per transaction was ~3 round trips per file loaded.
+PING_IDLE_S = 1.0
+_last_used: dict[tuple[int, str, int, str, str], float] = {}
 
 
 def _checkout(settings: PostgresSettings | None) -> tuple[tuple[int, str, int, str, str], Any]:
     pg = settings or load_settings().postgres
     key = (os.getpid(), pg.host, pg.port, pg.database, pg.user)
     conn = _connections.get(key)
-    if conn is not None:
+    if conn is not None and time.monotonic() - _last_used.get(key, 0.0) > PING_IDLE_S:
         try:
             with conn.cursor() as cur:  # a server restarted since: find out now, not mid-load
                 run(cur, "session/ping")
@@ -126,6 +132,7 @@ def transaction(
         finally:
             if repeatable_read and not conn.closed:
                 conn.isolation_level = psycopg2.extensions.ISOLATION_LEVEL_DEFAULT
+            _last_used[key] = time.monotonic()
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
         _connections.pop(key, None)
         with suppress(psycopg2.Error):

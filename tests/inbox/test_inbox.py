@@ -236,13 +236,21 @@ def test_a_crash_after_commit_before_the_flag_does_not_double_rows(
     land("sales_2024_w12_north.csv", csv_text(sales_rows(1, 15)))
     real_advance = inbox.ledger.__class__.advance
 
+    real_advance_many = inbox.ledger.__class__.advance_many
+
     def dies_on_loaded(self, file_id, status, **info):
         if status == doc.LOADED:
             raise RuntimeError("killed after COPY committed")
         return real_advance(self, file_id, status, **info)
 
+    def dies_on_loaded_many(self, file_id, steps):  # loaded + archived are one write
+        if any(status == doc.LOADED for status, _ in steps):
+            raise RuntimeError("killed after COPY committed")
+        return real_advance_many(self, file_id, steps)
+
     with monkeypatch.context() as patch:
         patch.setattr(inbox.ledger.__class__, "advance", dies_on_loaded)
+        patch.setattr(inbox.ledger.__class__, "advance_many", dies_on_loaded_many)
         assert not sweep()
     assert len(pg_rows()) == 15
     assert sweep()

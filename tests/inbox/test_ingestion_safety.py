@@ -211,13 +211,13 @@ def test_a_file_over_its_contracts_size_cap_is_quarantined_without_being_read(
     land("sales_2024_w25_north.csv", small)
     land("sales_2024_w25_south.csv", big)
     read: list[int] = []
-    real_validate = stages_module.validate_file
+    real_validate = stages_module.clean_file  # checks and transforms in one pass
 
     def recording(source, *args, **kwargs):  # type: ignore[no-untyped-def]
         read.append(os.fstat(source.fileno()).st_size)
         return real_validate(source, *args, **kwargs)
 
-    monkeypatch.setattr("pipeline.inbox.chain.validate_file", recording)
+    monkeypatch.setattr("pipeline.inbox.chain.clean_file", recording)
     assert sweep()
     flags = flags_by_name(inbox)
     capped = flags["sales_2024_w25_south.csv"]

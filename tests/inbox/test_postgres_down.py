@@ -47,11 +47,11 @@ def test_postgres_stopped_mid_run(
     for name, first in (("sales_2024_w30_north.csv", 1), ("sales_2024_w30_south.csv", 1001)):
         path = inbox.paths.inbox / name
         path.write_text(csv_text(sales_rows(first, 30)))
-    real_archive = Inbox._archive
+    real_load_and_archive = Inbox._load_and_archive
     archived: list[str] = []
 
     def archive_then_stop_postgres(self: Inbox, flag: dict, began: float) -> None:
-        real_archive(self, flag, began)
+        real_load_and_archive(self, flag, began)
         archived.append(flag["file_id"])
         if len(archived) == 1:
             private_postgres.stop()  # PostgreSQL goes away between two files
@@ -59,7 +59,7 @@ def test_postgres_stopped_mid_run(
     with monkeypatch.context() as patch:
         import pipeline.inbox.chain as module
 
-        patch.setitem(module.STEPS, doc.LOADED, archive_then_stop_postgres)
+        patch.setitem(module.STEPS, doc.TRANSFORMED, archive_then_stop_postgres)
         assert not luigi.build(
             [ProcessInbox(min_age_s=0)], local_scheduler=True, log_level="WARNING"
         )

@@ -170,3 +170,23 @@ def test_without_a_token_the_relay_writes_the_outbox(
         relay.stop()
     sent = [json.loads(p.read_text()) for p in (runtime / "outbox").glob("*-alertmanager-*.json")]
     assert [s["text"].splitlines()[0] for s in sent] == ["🔥 FlowLate (warning)"]
+
+
+def test_alertmanagers_configuration_is_valid_and_test_metrics_alert_nobody() -> None:
+    import subprocess
+
+    config = str(Path(__file__).resolve().parents[2] / "monitoring/alertmanager/alertmanager.yml")
+
+    def amtool(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["amtool", *args], capture_output=True, text=True, timeout=30, check=False
+        )
+
+    assert amtool("check-config", config).returncode == 0
+
+    def route(*labels: str) -> str:
+        return amtool("config", "routes", "test", f"--config.file={config}", *labels).stdout.strip()
+
+    assert route("alertname=FlowLate", "flow=sales", "instance=production") == "telegram"
+    assert route("alertname=TargetDown", "job=luigid", "instance=luigid:8082") == "telegram"
+    assert route("alertname=TaskFailures", "instance=tests") == "nobody"
