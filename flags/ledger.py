@@ -10,7 +10,8 @@ trusts it (``in_step``):
   id in ``flags:inflight``; those flags are re-mirrored from their JSON files;
 - nothing missed while Redis was down: a failed put leaves the store's stale marker, and the
   index is rebuilt once Redis answers again;
-- the same size: as many flags in the index as JSON files on disk, else it is rebuilt.
+- the same size: as many flags in the index as JSON files on disk, else it is rebuilt (the
+  count, a scan of every flag folder, stands for a few seconds while the index size is the same).
 
 When Redis does not answer, queries read the JSON files. Nothing ever trusts an empty answer
 from an index that cannot show it is complete.
@@ -36,6 +37,9 @@ from pipeline.core.files import file_lock
 from pipeline.systems.redis import client
 
 log = logging.getLogger(__name__)
+
+# How long a check that found the index as large as the JSON files stands (``_same_size``).
+SIZE_CHECK_TTL_S = 10.0
 
 
 @dataclass
@@ -144,8 +148,19 @@ class Ledger:
             return False
 
     def _same_size(self) -> bool:
+        """As many flags in the index as JSON files. Counting the files scans every flag folder
+        (O(flags)), and queries ask on every metrics push: a count that agreed at this very
+        index size less than ``SIZE_CHECK_TTL_S`` ago stands. A flag written the normal way
+        changes the index size too (so the files are counted again); one written behind the
+        index's back is found once the mark expires."""
         assert self.mirror is not None
-        return self.mirror.size() + self.mirror.unindexed() == self.store.count()
+        size, unindexed, sized = self.mirror.size_state()
+        if sized is not None and sized == size + unindexed:
+            return True
+        same = size + unindexed == self.store.count()
+        if same:
+            self.mirror.mark_sized(size + unindexed, SIZE_CHECK_TTL_S)
+        return same
 
     def _repair_inflight(self) -> None:
         """Re-mirror, from the JSON files, every flag whose write was interrupted."""

@@ -11,7 +11,9 @@ Keys (prefix ``flags:`` by default):
 - ``flags:built`` — the id of the flag store this index was completely built from (absent after a
   flush or a restart with no data: the index then knows it is behind and is rebuilt);
 - ``flags:inflight`` — ids whose JSON write has begun and whose put has not arrived yet (a process
-  killed between the two leaves its id here: readers repair exactly those from the JSON).
+  killed between the two leaves its id here: readers repair exactly those from the JSON);
+- ``flags:sized`` — short-lived: the index's size when a check last counted as many JSON files
+  (the count scans every flag folder; a check at the same size soon after skips it).
 
 Every put is one Lua script: it moves the id between the index sets, clears its in-flight mark,
 and refuses an older revision than the one stored, so concurrent writers and a concurrent
@@ -95,7 +97,9 @@ class RedisMirror:
         """Record a complete build (``unindexed``: files that could not be read, e.g. corrupt),
         or, with None, that the index is being rebuilt and must not be trusted."""
         if store_id is None:
-            self.client.delete(f"{self.prefix}built", f"{self.prefix}unindexed")
+            self.client.delete(
+                f"{self.prefix}built", f"{self.prefix}unindexed", f"{self.prefix}sized"
+            )
         else:
             self.client.set(f"{self.prefix}unindexed", unindexed)
             self.client.set(f"{self.prefix}built", store_id)
@@ -107,6 +111,21 @@ class RedisMirror:
     def size(self) -> int:
         """How many flags the index holds."""
         return int(self.client.zcard(f"{self.prefix}updated"))
+
+    def size_state(self) -> tuple[int, int, int | None]:
+        """In one round trip: the flags the index holds, those the last build could not index,
+        and the size at which a recent check found the index as large as the JSON files (None:
+        no such check lately)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zcard(f"{self.prefix}updated")
+        pipe.get(f"{self.prefix}unindexed")
+        pipe.get(f"{self.prefix}sized")
+        size, unindexed, sized = pipe.execute()
+        return int(size), int(unindexed or 0), None if sized is None else int(sized)
+
+    def mark_sized(self, size: int, ttl_s: float) -> None:
+        """Remember for ``ttl_s`` that the index held ``size`` flags, as many as the JSON files."""
+        self.client.set(f"{self.prefix}sized", size, px=max(1, int(ttl_s * 1000)))
 
     def put(self, flag: dict[str, Any]) -> bool:
         """Mirror one flag; False if Redis already holds this revision or a newer one."""

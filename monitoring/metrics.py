@@ -99,18 +99,20 @@ def _redis() -> Any:
 def record_run(task: luigi.Task, outcome: str, flow: str | None = None) -> None:
     flow = flow or flow_of(task)
     family = task.get_task_family()
-    redis = _redis()
-    redis.hincrby(f"{PREFIX}runs", f"{flow}|{family}|{outcome}", 1)
+    pipe = _redis().pipeline(transaction=False)  # one round trip
+    pipe.hincrby(f"{PREFIX}runs", f"{flow}|{family}|{outcome}", 1)
     if outcome == "success":
-        redis.hset(f"{PREFIX}last_success", flow, f"{time.time():.3f}")
+        pipe.hset(f"{PREFIX}last_success", flow, f"{time.time():.3f}")
+    pipe.execute()
 
 
 def record_duration(task: luigi.Task, seconds: float) -> None:
     key = f"{flow_of(task)}|{task.get_task_family()}"
-    redis = _redis()
-    redis.hincrbyfloat(f"{PREFIX}duration_sum", key, float(seconds))
-    redis.hincrby(f"{PREFIX}duration_count", key, 1)
-    redis.hset(f"{PREFIX}duration_last", key, f"{float(seconds):.6f}")
+    pipe = _redis().pipeline(transaction=False)  # one round trip
+    pipe.hincrbyfloat(f"{PREFIX}duration_sum", key, float(seconds))
+    pipe.hincrby(f"{PREFIX}duration_count", key, 1)
+    pipe.hset(f"{PREFIX}duration_last", key, f"{float(seconds):.6f}")
+    pipe.execute()
 
 
 def record_rows(
@@ -144,11 +146,19 @@ def registry() -> Any:
 
     reg = CollectorRegistry()
     redis = _redis()
+    # Every hash in one round trip (a push ends every task).
+    names = ["runs", "duration_sum", "duration_count", "duration_last", "rows", "alerts"]
+    names.append("last_success")
+    pipe = redis.pipeline(transaction=False)
+    for name in names:
+        pipe.hgetall(f"{PREFIX}{name}")
+    pipe.hsetnx(f"{PREFIX}started", "at", f"{time.time():.3f}")
+    pipe.hget(f"{PREFIX}started", "at")
+    *hashes, _, started_at = pipe.execute()
+    stored = dict(zip(names, hashes, strict=True))
 
     def hash_items(name: str) -> list[tuple[list[str], float]]:
-        return [
-            (k.decode().split("|"), float(v)) for k, v in redis.hgetall(f"{PREFIX}{name}").items()
-        ]
+        return [(k.decode().split("|"), float(v)) for k, v in stored[name].items()]
 
     runs = Counter(
         "pipeline_task_runs",
@@ -197,13 +207,12 @@ def registry() -> Any:
     )
     for flow, seconds in FLOW_MAX_AGE_S.items():
         max_age.labels(flow).set(seconds)
-    redis.hsetnx(f"{PREFIX}started", "at", f"{time.time():.3f}")
     started = Gauge(
         "pipeline_metrics_started_timestamp_seconds",
         "When this group of metrics was first pushed",
         registry=reg,
     )
-    started.set(float(redis.hget(f"{PREFIX}started", "at") or time.time()))
+    started.set(float(started_at or time.time()))
     files = Gauge("pipeline_files", "Files per flag status", ["dataset", "status"], registry=reg)
     from flags import document as doc
 

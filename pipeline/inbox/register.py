@@ -86,13 +86,19 @@ class RegisterStage(Workspace):
                 return taken
         file_id, original, found = taken
         log.info("registered %s as %s", display_name(path.name), file_id)
+        # Another sweep may already be finishing this file (it is in work/ now): whoever holds
+        # its claim decides; a flag past "received" was decided already.
+        with file_lock(self.lock_path(f"file-{file_id}"), blocking=False) as mine:
+            if not mine or self.ledger.get(file_id)["status"] != doc.RECEIVED:
+                return file_id
+            if original is not None:
+                self.ledger.mark_duplicate(file_id, original)
+            elif found is None:
+                reason = f"no dataset contract matches the file name {display_name(path.name)!r}"
+                self.quarantine(file_id, reason)
         if original is not None:
-            self.ledger.mark_duplicate(file_id, original)
             crash_point("register.after_duplicate")
             self.process(file_id)  # archives it; never loaded twice
-        elif found is None:
-            reason = f"no dataset contract matches the file name {display_name(path.name)!r}"
-            self.quarantine(file_id, reason)
         return file_id
 
     def _take(self, path: Path, handle: BinaryIO) -> Taken | str | None:
