@@ -55,12 +55,14 @@ class ArchiveStage(Workspace):
         day = dt.datetime.fromisoformat(flag["created_at"])
         target = self.paths.archive / f"{day:%Y/%m/%d}" / f"{file_id}__{source.name}.gz"
         if not target.exists():
-            # gzip(1)'s default level: 9 takes 2.4x the time for 6% less.
+            # gzip -1: on a sales file 0.8 ms instead of 3.0 ms at gzip's default -6, for 24%
+            # more bytes (25% of the CSV instead of 20%); the archive is written once per file
+            # and rarely read, while every file of a sweep waits for it.
             with (
                 open_regular(source) as raw,  # no link followed, a regular file
                 atomic_open(target, mode=0o640) as out,
                 gzip.GzipFile(
-                    filename=source.name, mode="wb", fileobj=out, mtime=0, compresslevel=6
+                    filename=source.name, mode="wb", fileobj=out, mtime=0, compresslevel=1
                 ) as gz,
             ):
                 shutil.copyfileobj(raw, gz, 1 << 20)
