@@ -6,6 +6,7 @@ import argparse
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 # Where the benchmarks keep their data: none of the demo's nor the tests'. A test session with
 # PIPELINE_TEST_NS=N uses Redis db 15 - N (6-15): sharing one, each flushes the other's flag
@@ -18,9 +19,25 @@ REDIS_DB = str(5 - int(BENCH_NS or 0))
 PG_DATABASE = f"pipeline_bench{BENCH_NS}"
 CH_PREFIX = f"b{BENCH_NS}_"
 METRICS_INSTANCE = f"bench{BENCH_NS}"
+if os.environ.get("PIPELINE_BENCH_IN_TESTS"):
+    # Run by the test suite (a tiny run checks the JSON): inside the test session's namespace,
+    # in a database beside its own, never the benchmarks' or another session's.
+    REDIS_DB = os.environ["PIPELINE_REDIS_DB"]
+    PG_DATABASE = f"{os.environ['PIPELINE_PG_DATABASE']}_bench"
+    CH_PREFIX = f"{os.environ['PIPELINE_CH_DB_PREFIX']}b_"
+    METRICS_INSTANCE = os.environ.get("PIPELINE_METRICS_INSTANCE", "tests")
 
-Bench = Callable[[argparse.Namespace], None]
+# A benchmark prints its table and returns its figures (or records them with ``record``), which
+# ``make bench`` keeps as JSON (``var/bench/<time>-<name>.json``) to compare runs over time.
+Figures = dict[str, Any]
+Bench = Callable[[argparse.Namespace], Figures | None]
 BENCHMARKS: dict[str, Bench] = {}
+RECORDED: Figures = {}
+
+
+def record(**figures: Any) -> None:
+    """Keep figures of the running benchmark for its JSON record (beside what it returns)."""
+    RECORDED.update(figures)
 
 
 def benchmark(name: str) -> Callable[[Bench], Bench]:
@@ -38,7 +55,9 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def report(title: str, figures: dict[str, float], baseline: str) -> None:
-    """A table: each way of doing it, its time, and how much faster than the baseline."""
+    """A table: each way of doing it, its time, and how much faster than the baseline (kept in
+    the benchmark's JSON record under the title, in seconds)."""
+    record(**{title.strip(): {label: round(seconds, 6) for label, seconds in figures.items()}})
     width = max(44, *(len(label) for label in figures))
     print(f"\n{title}")
     print(f"  {'':<{width}} {'seconds':>9}   speed-up")

@@ -155,10 +155,11 @@ def _floor(raw: Path) -> float:
     return time.perf_counter() - began
 
 
-def _baseline(raw: Path, share: int = 10) -> float:
+def _baseline(raw: Path, share: int = 10) -> dict[str, float]:
     """Row-by-row inserts (what pandas.to_sql does underneath; to_sql itself needs SQLAlchemy 2,
     which luigid's task history cannot use) and 1,000-row ClickHouse inserts, timed on
-    1/``share`` of the files, scaled."""
+    1/``share`` of the files, scaled: the seconds, and how they split (PostgreSQL's row
+    inserts, ClickHouse's inserts, the rest)."""
     import pandas as pd
 
     from pipeline.systems import postgres
@@ -172,13 +173,18 @@ def _baseline(raw: Path, share: int = 10) -> float:
     with transaction() as cur:
         postgres.run(cur, "benchmarks/create_baseline")
     began = time.perf_counter()
+    inserts_s = clickhouse_s = 0.0
+    rows_timed = 0
     for path in files:
         frame = pd.read_csv(path).drop_duplicates("sale_id")
+        rows_timed += len(frame)
+        at = time.perf_counter()
         with transaction() as cur:  # the seed-style baseline being measured: row by row
             cur.executemany(
                 "INSERT INTO sales.baseline VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 frame.itertuples(index=False, name=None),
             )
+        inserts_s += time.perf_counter() - at
         agg = frame.groupby(["region", "product_id"])["sale_amount"].agg(["size", "sum"])
         rows = [
             (
@@ -197,10 +203,18 @@ def _baseline(raw: Path, share: int = 10) -> float:
             )
             for (region, product), (n, total) in agg.iterrows()
         ]
+        at = time.perf_counter()
         for start in range(0, len(rows), 1000):
             chunk = b"".join(csv_chunks(rows[start : start + 1000]))
             ch.insert("sales/insert_sales_agg", io.BytesIO(chunk))
-    return (time.perf_counter() - began) * share
+        clickhouse_s += time.perf_counter() - at
+    return {
+        "seconds": (time.perf_counter() - began) * share,
+        "postgres_row_inserts_s": inserts_s * share,
+        "clickhouse_inserts_s": clickhouse_s * share,
+        "us_per_row_insert": inserts_s / max(1, rows_timed) * 1e6,
+        "share_timed": 1 / share,
+    }
 
 
 def _small_files(runtime: Path, count: int, rows_per_file: int = 20) -> float:
@@ -240,20 +254,21 @@ def _small_files(runtime: Path, count: int, rows_per_file: int = 20) -> float:
 
 
 @benchmark("sales")
-def sales_bench(args: argparse.Namespace) -> None:
+def sales_bench(args: argparse.Namespace) -> dict[str, object]:
     from demo.sales_generator import SalesSpec, write_year
 
+    spec = SalesSpec(total_orders=args.orders, weeks=args.weeks)
     with tempfile.TemporaryDirectory(prefix="sales-bench-") as tmp:
         root = Path(tmp)
         runtime = root / "runtime"
         _isolate(runtime)
         raw = root / "raw"
         t0 = time.perf_counter()
-        stats = write_year(raw, SalesSpec())
+        stats = write_year(raw, spec)
         generate_s = time.perf_counter() - t0
         files, written = stats["files"], stats["rows_written"]
         print(f"\nSales year: {files} files, {written:,} rows ({generate_s:.1f} s to generate)")
-        flow_s, rows = _flow(raw, runtime, workers=2)
+        flow_s, rows = _flow(raw, runtime, workers=2, spec=spec)
         peak_mb = peak_rss_mb()
         line = "  {:<66} {:8.1f} s   {}"
         print(
@@ -273,23 +288,48 @@ def sales_bench(args: argparse.Namespace) -> None:
             ),
             flush=True,
         )
-        base_s = _baseline(raw)
+        seed = _baseline(raw)
+        seed_s = seed["seconds"]
         print(
             line.format(
                 "(b) seed style: row inserts + 1,000-row inserts (1/10 of files, x10)",
-                base_s,
-                f"the flow is {base_s / flow_s:.1f}x faster",
+                seed_s,
+                f"the flow is {seed_s / flow_s:.1f}x faster",
             ),
             flush=True,
         )
+        print(
+            f"      of which row inserts {seed['postgres_row_inserts_s']:.1f} s"
+            f" ({seed['us_per_row_insert']:.0f} us a row), ClickHouse inserts"
+            f" {seed['clickhouse_inserts_s']:.1f} s"
+        )
         print(f"  peak memory (RSS, largest process of the run): {peak_mb:,.0f} MB")
         print("\nPer-file overhead (20-row files through ProcessInbox, 2 workers)")
+        per_file: dict[str, float] = {}
         for count in args.files:
-            print(f"  {count:>6,} files   {_small_files(runtime, count):7.1f} ms/file")
+            per_file[str(count)] = round(_small_files(runtime, count), 2)
+            print(f"  {count:>6,} files   {per_file[str(count)]:7.1f} ms/file", flush=True)
+    return {
+        "files": files,
+        "rows": rows,
+        "rows_written": written,
+        "orders": spec.total_orders,
+        "weeks": spec.weeks,
+        "generate_s": round(generate_s, 3),
+        "flow_s": round(flow_s, 3),
+        "floor_s": round(floor_s, 3),
+        "seed_style_s": round(seed_s, 3),
+        "seed_style": {k: round(v, 3) for k, v in seed.items()},
+        "flow_vs_floor": round(flow_s / floor_s, 2),
+        "seed_style_vs_flow": round(seed_s / flow_s, 2),
+        "peak_rss_mb": round(peak_mb, 1),
+        "per_file_ms": per_file,
+        "goals": {"flow_vs_floor_max": 3, "seed_style_vs_flow_min": 10, "per_file_ms_max": 25},
+    }
 
 
 @benchmark("sales-10m")
-def sales_ten_million(args: argparse.Namespace) -> None:
+def sales_ten_million(args: argparse.Namespace) -> dict[str, object]:
     """Peak memory and time of a 10,000,000-order year through the flow (not in the default set:
     it takes minutes; `python -m benchmarks sales-10m`)."""
     from demo.sales_generator import SalesSpec, write_year
@@ -306,4 +346,14 @@ def sales_ten_million(args: argparse.Namespace) -> None:
             f"({time.perf_counter() - t0:.1f} s to generate, peak {peak_rss_mb():,.0f} MB)"
         )
         flow_s, rows = _flow(root / "raw", runtime, workers=2, spec=spec)
-        print(f"  the flow: {flow_s:.1f} s for {rows:,} rows; peak RSS {peak_rss_mb():,.0f} MB")
+        peak_mb = peak_rss_mb()
+        print(f"  the flow: {flow_s:.1f} s for {rows:,} rows; peak RSS {peak_mb:,.0f} MB")
+    return {
+        "files": stats["files"],
+        "rows": rows,
+        "rows_written": stats["rows_written"],
+        "orders": spec.total_orders,
+        "flow_s": round(flow_s, 3),
+        "peak_rss_mb": round(peak_mb, 1),
+        "goals": {"peak_rss_mb_max": 1024},
+    }
