@@ -34,6 +34,7 @@ def main() -> int:
     import benchmarks.loads  # noqa: F401  (registers)
     import benchmarks.sales_bench  # noqa: F401  (registers)
     import benchmarks.spark_bench  # noqa: F401  (registers)
+    import benchmarks.workers_bench  # noqa: F401  (registers)
     from benchmarks.common import BENCHMARKS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -123,10 +123,11 @@ def record_rows(
 
     tasklog.add_rows(read, written, rejected)
     try:
-        redis = _redis()
+        pipe = _redis().pipeline(transaction=False)  # one round trip
         for kind, value in (("read", read), ("written", written), ("rejected", rejected)):
             if value:
-                redis.hincrby(f"{PREFIX}rows", f"{flow}|{dataset}|{kind}", int(value))
+                pipe.hincrby(f"{PREFIX}rows", f"{flow}|{dataset}|{kind}", int(value))
+        pipe.execute()
     except Exception as exc:  # Redis away: the flow goes on
         log.warning("metrics: rows not recorded (%s)", type(exc).__name__)
 

@@ -177,6 +177,7 @@ SECRETS_BY_SERVICE = {
     "bootstrap": {"PIPELINE_PG_PASSWORD", "CLICKHOUSE_PASSWORD"},
     "crm": {"CRM_TOKEN"},
     "runner": {"PIPELINE_PG_PASSWORD", "CLICKHOUSE_PASSWORD", "CRM_TOKEN", "TELEGRAM_BOT_TOKEN"},
+    "worker": {"PIPELINE_PG_PASSWORD", "TELEGRAM_BOT_TOKEN"},
     "redash-provision": {"CLICKHOUSE_PASSWORD", "PIPELINE_REDASH_API_KEY"},
     "redash-postgres": {"REDASH_DB_PASSWORD"},
     "redash-redis": set(),
@@ -267,3 +268,58 @@ def test_alertmanager_routes_to_the_relay_and_prometheus_to_alertmanager() -> No
     targets = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
     assert targets == ["alertmanager:9093"]
     assert SERVICES["alertmanager"]["image"].startswith("prom/alertmanager:v0.")
+
+
+def _config(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``docker-compose config`` of the file with the env ``make`` writes."""
+    from stack.envfile import write
+
+    env_file = tmp_path / ".env"
+    if not env_file.exists():
+        assert write(env_file, ROOT / ".env.example")
+    env = {k: v for k, v in os.environ.items() if k not in compose_secrets()}
+    return subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "--env-file", str(env_file)]
+        + ["config", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    """Mount point -> volume, from either syntax `docker-compose config` prints."""
+    found = {}
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            found[volume["target"]] = volume["source"]
+        else:
+            source, target = volume.split(":")[:2]
+            found[target] = source
+    return found
+
+
+def test_the_inbox_workers_scale_and_share_the_runtime_folder_and_luigid(tmp_path: Path) -> None:
+    """`docker compose up --scale worker=N` runs N workers: nothing in the worker service pins
+    one container (a name, a host port), each runs the watcher against the one luigid, on the
+    runtime volume the runner's cron sweeps use."""
+    result = _config(tmp_path)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    worker, runner = services["worker"], services["runner"]
+    assert "container_name" not in worker and "ports" not in worker, "it could not scale"
+    assert worker["command"][:4] == ["python", "-m", "pipeline.inbox", "watch"]
+    assert "--local-scheduler" not in worker["command"]  # luigid hands out the batches
+    assert worker["environment"]["LUIGI_CONFIG_PATH"].endswith("luigi-client.cfg")
+    client = (ROOT / "config/compose/luigi-client.cfg").read_text()
+    assert "scheduler_url = http://luigid:8082" in client
+    assert worker["depends_on"]["luigid"]["condition"] == "service_healthy"
+    shared, mounts = _mounts(runner), _mounts(worker)
+    runtime = worker["environment"]["PIPELINE_RUNTIME_DIR"]
+    assert mounts[runtime] == shared[runtime] == "pipeline-data"
+    luigid = (ROOT / "config/compose/luigid.cfg").read_text()
+    assert re.search(r"^postgres_loads = \d+", luigid, re.M), "luigid caps the loads at once"
+    services_listed = _config(tmp_path, "--services").stdout.split()
+    assert "worker" in services_listed
