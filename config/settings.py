@@ -233,6 +233,9 @@ class MonitoringSettings:
     metrics_instance: str = "local"
     # Seconds for a push to the Pushgateway and for a bulk request to Elasticsearch.
     pushgateway_timeout_s: float = 5.0
+    # A task's success pushes the metrics at most this often (shared by every process of the
+    # host's runs); a failure pushes at once, and every run pushes when its worker ends.
+    metrics_push_every_s: float = 5.0
     elasticsearch_timeout_s: float = 5.0
     # One id for every log record of a run (``labels.run_id``); empty: each process makes one.
     run_id: str = ""
@@ -447,9 +450,29 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     ``TELEGRAM_*``) and the version of the ``.env`` file, so the same environment gives the same
     object and a changed one new settings."""
     base = os.environ if env is None else env
-    own = tuple(sorted((k, v) for k, v in base.items() if k.startswith(PREFIXES)))
+    own = _own_variables() if env is None else _own_of(env)
     path = _env_file(base)
     return _load(own, str(path), _stamp(path))
+
+
+_PREFIXES_BYTES = tuple(prefix.encode() for prefix in PREFIXES)
+
+
+def _own_of(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in env.items() if k.startswith(PREFIXES)))
+
+
+def _own_variables() -> tuple[tuple[str, str], ...]:
+    """The settings' variables of the process environment. Settings are asked for often (a year's
+    backfill: over a thousand times), and walking ``os.environ`` decodes every variable: the
+    raw bytes it keeps (POSIX) are read instead, and only the few that match are decoded."""
+    raw = getattr(os.environ, "_data", None)
+    if not isinstance(raw, dict) or not all(isinstance(k, bytes) for k in list(raw)[:1]):
+        return _own_of(os.environ)
+    decode = os.fsdecode
+    return tuple(
+        sorted((decode(k), decode(v)) for k, v in raw.items() if k.startswith(_PREFIXES_BYTES))
+    )
 
 
 @functools.lru_cache(maxsize=32)
@@ -515,6 +538,7 @@ def _load(own: tuple[tuple[str, str], ...], path: str, stamp: tuple[int, int] | 
             ),
             metrics_instance=e.get("PIPELINE_METRICS_INSTANCE", "") or environment_name,
             pushgateway_timeout_s=_float(e, "PIPELINE_PUSHGATEWAY_TIMEOUT_S", 5.0, minimum=0.01),
+            metrics_push_every_s=_float(e, "PIPELINE_METRICS_PUSH_EVERY_S", 5.0, minimum=0.0),
             elasticsearch_timeout_s=_float(
                 e, "PIPELINE_ELASTICSEARCH_TIMEOUT_S", 5.0, minimum=0.01
             ),

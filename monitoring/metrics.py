@@ -6,9 +6,11 @@ written and rejected per dataset, and alerts raised. Tasks run in several proces
 a process per task with ``--workers 2``), so the cumulative values live in Redis (hash
 increments, atomic across processes) and every push sends the whole current set as one group
 (``job="luigi_etl"``): counters only ever grow, and a push replacing the group loses nothing.
-Pushed at the end of every task, with ``pushadd`` (POST); a Pushgateway that is down is logged
-and never fails a task. Labels are bounded: flow, task family, outcome, dataset, status, metric,
-kind — never a file name, a date or an id.
+Pushed with ``pushadd`` (POST): at once when a task fails, when a run's worker ends (the run's last
+word), and after a task's success at most every ``PIPELINE_METRICS_PUSH_EVERY_S`` (5 s; a lease in
+Redis shared by every process: a year's backfill is ~200 tasks, and a push per task cost ~8 ms
+each). A Pushgateway that is down is logged and never fails a task. Labels are bounded: flow, task
+family, outcome, dataset, status, metric, kind — never a file name, a date or an id.
 
 Metrics (all prefixed ``pipeline_``):
 
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import luigi
+import luigi.worker
 
 log = logging.getLogger(__name__)
 
@@ -224,13 +227,23 @@ def registry() -> Any:
     return reg
 
 
-def push() -> bool:
-    """Push the current set to the Pushgateway; False (and a warning) when it is away."""
+def push(throttled: bool = False) -> bool:
+    """Push the current set to the Pushgateway; False (and a warning) when it is away.
+    ``throttled``: only if no process pushed within ``metrics_push_every_s`` (the values stay in
+    Redis: the next push, at the latest the run's own at its end, sends them)."""
     from prometheus_client import pushadd_to_gateway
 
     from config.settings import load_settings
 
     settings = load_settings()
+    every_ms = int(settings.monitoring.metrics_push_every_s * 1000)
+    if throttled and every_ms > 0:
+        try:
+            if not _redis().set(f"{PREFIX}push_lease", "1", nx=True, px=every_ms):
+                return False  # pushed a moment ago
+        except Exception as exc:  # Redis away: the registry would be empty anyway
+            log.warning("metrics: no push (%s)", type(exc).__name__)
+            return False
     url = settings.monitoring.pushgateway_url
     # One group per environment: the tests' pushes never overwrite the demo's.
     instance = settings.monitoring.metrics_instance
@@ -254,9 +267,24 @@ def _on_outcome(event: str) -> Any:
             record_run(task, OUTCOMES[event])
         except Exception as exc:
             log.warning("metrics: run not recorded (%s)", type(exc).__name__)
-        push()
+        push(throttled=event == luigi.Event.SUCCESS)
 
     return handler
+
+
+def _push_when_workers_end() -> None:
+    """Every run pushes once as its worker ends (in the process that ran ``luigi``, after its
+    last task): whatever throttled pushes left out is sent."""
+    original = luigi.worker.Worker.__exit__
+
+    @functools.wraps(original)
+    def __exit__(self: luigi.worker.Worker, *exc_info: Any) -> Any:
+        try:
+            return original(self, *exc_info)
+        finally:
+            push()
+
+    luigi.worker.Worker.__exit__ = __exit__  # type: ignore[method-assign]
 
 
 def _on_complete(task: luigi.Task) -> None:
@@ -269,7 +297,7 @@ def _on_complete(task: luigi.Task) -> None:
     except Exception as exc:
         log.warning("metrics: success not recorded (%s)", type(exc).__name__)
         return
-    push()
+    push(throttled=True)  # the run pushes as its worker ends
 
 
 def _on_processing_time(task: luigi.Task, seconds: float) -> None:
@@ -297,6 +325,7 @@ def install() -> None:
     luigi.Task.event_handler(luigi.Event.PROCESSING_TIME)(_on_processing_time)
     luigi.Task.event_handler(luigi.Event.START)(_on_start)
     luigi.Task.event_handler(luigi.Event.DEPENDENCY_PRESENT)(_on_complete)
+    _push_when_workers_end()
     install.done = True  # type: ignore[attr-defined]
 
 

@@ -79,6 +79,10 @@ class IngestFiles(PipelineTask):
 
     def run(self) -> None:
         inbox = Inbox.from_settings()
+        with inbox.summaries_deferred():
+            self._process_all(inbox)
+
+    def _process_all(self, inbox: Inbox) -> None:
         failures: list[str] = []
         for index, file_id in enumerate(self.file_ids, start=1):
             try:

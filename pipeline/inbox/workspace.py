@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ class Workspace:
 
     paths: Paths
     ledger: Ledger
+    # Tables loaded while ``LoadStage.summaries_deferred`` is open: their BRIN ranges are
+    # summarised once when it closes (None: after each load).
+    unsummarized: set[str] | None = field(default=None, repr=False)
 
     def work_dir(self, file_id: str) -> Path:
         return self.paths.work / file_id

@@ -259,6 +259,25 @@ class LockTimeout(PostgresTimeout):
     """Another run holds the lock for longer than this one may wait."""
 
 
+# Idle sessions for advisory locks, per process and server: a lock's session is reused by the
+# next lock (a SCRAM login per lock cost ~5 ms on each side, twice per week of a backfill). A
+# lock held takes a session of its own, so two locks in one process never share one and a
+# second hold of the same name waits as it would in another process.
+_idle_lock_sessions: dict[tuple[int, str, int, str, str], list[psycopg2.extensions.connection]] = {}
+
+
+def _lock_session(pg: PostgresSettings) -> tuple[psycopg2.extensions.connection, bool]:
+    """An autocommit session for an advisory lock: (session, reused)."""
+    idle = _idle_lock_sessions.setdefault((os.getpid(), pg.host, pg.port, pg.database, pg.user), [])
+    while idle:
+        conn = idle.pop()
+        if not conn.closed:
+            return conn, True
+    conn = connect(pg)
+    conn.autocommit = True
+    return conn, False
+
+
 @contextmanager
 def advisory_lock(
     name: str,
@@ -270,28 +289,52 @@ def advisory_lock(
     time across processes and hosts, no luigid needed. Waits up to ``wait_s`` seconds (the
     setting named ``setting``) for another holder, then raises ``LockTimeout`` naming the lock.
 
-    The lock lives on a connection of its own (autocommit, never inside a transaction of the
+    The lock lives on a session of its own (autocommit, never inside a transaction of the
     block's work), so the block may commit as often as it likes; a holder killed by SIGKILL
-    loses its connection and with it the lock, and TCP keepalives end a half-open one."""
+    loses its session and with it the lock, and TCP keepalives end a half-open one. The lock is
+    released at the end of the block and the session kept for the next lock (closed instead if
+    the release is in any doubt)."""
     pg = settings or load_settings().postgres
-    conn = connect(pg)
-    conn.autocommit = True
+    key = lock_key(name)
     began = time.monotonic()
+    for attempt in (1, 2):
+        conn, reused = _lock_session(pg)
+        try:
+            with conn.cursor() as cur:
+                run(cur, "session/set_lock_timeout", {"ms": str(max(1, int(wait_s * 1000)))})
+                try:
+                    run(cur, "session/advisory_lock", {"key": key})
+                except PostgresTimeout as exc:
+                    raise LockTimeout(
+                        f"{name}: waited {time.monotonic() - began:.1f} s for another run holding"
+                        f" this lock (limit {wait_s:g} s, setting {setting}); find the holder in"
+                        " pg_locks (locktype advisory) and pg_stat_activity"
+                    ) from exc
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            with suppress(psycopg2.Error):
+                conn.close()
+            if reused and attempt == 1 and getattr(exc, "pgcode", None) is None:
+                continue  # an idle session the server dropped meanwhile: a new one
+            raise
+        except BaseException:
+            with suppress(psycopg2.Error):
+                conn.close()
+            raise
+        break
+    released = False
     try:
-        with conn.cursor() as cur:
-            run(cur, "session/set_lock_timeout", {"ms": str(max(1, int(wait_s * 1000)))})
-            try:
-                run(cur, "session/advisory_lock", {"key": lock_key(name)})
-            except PostgresTimeout as exc:
-                raise LockTimeout(
-                    f"{name}: waited {time.monotonic() - began:.1f} s for another run holding"
-                    f" this lock (limit {wait_s:g} s, setting {setting}); find the holder in"
-                    " pg_locks (locktype advisory) and pg_stat_activity"
-                ) from exc
         yield
     finally:
-        with suppress(psycopg2.Error):
-            conn.close()  # closing the session releases its advisory locks
+        try:
+            with conn.cursor() as cur:
+                released = bool(fetch_value(cur, "session/advisory_unlock", {"key": key}))
+        except psycopg2.Error:
+            released = False
+        if released:
+            _idle_lock_sessions[(os.getpid(), pg.host, pg.port, pg.database, pg.user)].append(conn)
+        else:
+            with suppress(psycopg2.Error):
+                conn.close()  # closing the session releases its advisory locks
 
 
 def table_exists(cur: psycopg2.extensions.cursor, table: str) -> bool:

@@ -3,4 +3,5 @@
 DROP TABLE IF EXISTS sales.sales;
 DROP TABLE IF EXISTS sales.sales_agg;
 DROP TABLE IF EXISTS ops.load_markers;
-DROP TABLE IF EXISTS sales.baseline
+DROP TABLE IF EXISTS sales.baseline;
+DROP TABLE IF EXISTS sales.baseline_agg
