@@ -278,6 +278,62 @@ def _lock_session(pg: PostgresSettings) -> tuple[psycopg2.extensions.connection,
     return conn, False
 
 
+# The processes' own sessions (``_connections``) holding an advisory lock now: one lock at a
+# time there; a second lock meanwhile takes a session of its own, as it would in another process.
+_locks_on_main: set[tuple[int, str, int, str, str]] = set()
+
+
+@contextmanager
+def _lock_on_main(
+    conn: psycopg2.extensions.connection,
+    main_key: tuple[int, str, int, str, str],
+    name: str,
+    key: int,
+    wait_s: float,
+    setting: str,
+    began: float,
+) -> Iterator[None]:
+    """``advisory_lock`` on the process's own session while it is between transactions: taken
+    in a transaction of its own with a transaction-local ``lock_timeout`` (the session's stays),
+    held at session level across the block's transactions, released at its end. Lost with the
+    session: a SIGKILLed holder's lock goes with it; a session found broken is dropped."""
+    try:
+        with conn, conn.cursor() as cur:
+            run(cur, "session/set_local_lock_timeout", {"ms": str(max(1, int(wait_s * 1000)))})
+            try:
+                run(cur, "session/advisory_lock", {"key": key})
+            except PostgresTimeout as exc:
+                raise LockTimeout(
+                    f"{name}: waited {time.monotonic() - began:.1f} s for another run holding"
+                    f" this lock (limit {wait_s:g} s, setting {setting}); find the holder in"
+                    " pg_locks (locktype advisory) and pg_stat_activity"
+                ) from exc
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        _connections.pop(main_key, None)
+        with suppress(psycopg2.Error):
+            conn.close()
+        raise PostgresUnavailable(
+            f"PostgreSQL connection lost: {str(exc).strip() or type(exc).__name__}"
+        ) from exc
+    _locks_on_main.add(main_key)
+    try:
+        yield
+    finally:
+        _locks_on_main.discard(main_key)
+        released = False
+        if _connections.get(main_key) is conn and not conn.closed:
+            try:
+                with conn, conn.cursor() as cur:
+                    released = bool(fetch_value(cur, "session/advisory_unlock", {"key": key}))
+            except psycopg2.Error:
+                released = False
+        if not released:  # in doubt: end the session, which ends its locks
+            _connections.pop(main_key, None)
+            with suppress(psycopg2.Error):
+                conn.close()
+        _last_used[main_key] = time.monotonic()
+
+
 @contextmanager
 def advisory_lock(
     name: str,
@@ -297,6 +353,12 @@ def advisory_lock(
     pg = settings or load_settings().postgres
     key = lock_key(name)
     began = time.monotonic()
+    main_key, main = _checkout(pg)  # the process's own session (made now if it has none)
+    if main_key not in _locks_on_main and main.status == psycopg2.extensions.STATUS_READY:
+        # The process's own session, between transactions: no login for the lock.
+        with _lock_on_main(main, main_key, name, key, wait_s, setting, began):
+            yield
+        return
     for attempt in (1, 2):
         conn, reused = _lock_session(pg)
         try:
