@@ -257,3 +257,33 @@ def test_a_crash_after_commit_before_the_flag_does_not_double_rows(
     assert len(pg_rows()) == 15
     (flag,) = inbox.ledger.list()[0]
     assert flag["status"] == doc.ARCHIVED and flag["stages"]["loaded"]["rows_out"] == 15
+
+
+def test_a_batch_summarises_its_brin_ranges_once_at_its_end(
+    inbox: Inbox, land, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The BRIN ranges a batch's loads appended are summarised once, when the batch ends (a
+    transaction per file before), and none is left unsummarised."""
+    from pipeline.inbox.tasks import IngestFiles
+    from pipeline.systems import postgres
+
+    calls: list[str] = []
+    real = inbox_module.summarize_brin
+
+    def counting(cur, table: str) -> int:
+        calls.append(table)
+        return real(cur, table)
+
+    monkeypatch.setattr(inbox_module, "summarize_brin", counting)
+    ids = [
+        inbox.register(
+            land(f"sales_2024_w0{week}_north.csv", csv_text(sales_rows(week * 1000, 40)))
+        )
+        for week in (1, 2, 3)
+    ]
+    IngestFiles(file_ids=ids).run()
+    assert {inbox.ledger.get(i)["status"] for i in ids} == {doc.ARCHIVED}
+    assert calls == ["sales.sales"]
+    with postgres.transaction() as cur:
+        assert postgres.summarize_brin(cur, "sales.sales") == 0, "a range was left unsummarised"
+    assert len(pg_rows()) == 120

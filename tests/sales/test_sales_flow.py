@@ -148,3 +148,24 @@ def test_a_week_with_no_files_fails_notifies_and_exits_non_zero(inbox: Inbox, la
 def test_weeks_start_on_mondays() -> None:
     with pytest.raises(ValueError, match="starts on a Monday"):
         SalesWeekly(week=dt.date(2024, 1, 16))
+
+
+def test_a_backfill_runs_each_week_s_tasks_with_no_wrapper_per_week() -> None:
+    """Luigi forks a process per task it runs: a SalesWeekly per week would cost one for
+    nothing. The backfill requires each week's ClickHouse copy and summary itself, with the
+    same force token for every week."""
+    start, end = dt.date(2024, 1, 1), dt.date(2024, 1, 22)
+    backfill = SalesBackfill(start=start, end=end, force=True)
+    required = backfill.requires()
+    assert not any(isinstance(task, SalesWeekly) for task in required)
+    weeks = sorted({task.week for task in required})
+    assert weeks == [start + dt.timedelta(weeks=i) for i in range(4)]
+    for week in weeks:
+        assert sorted(t.get_task_family() for t in required if t.week == week) == [
+            "sales.SalesAggregatesToClickHouse",
+            "sales.SalesSummary",
+        ]
+        assert {t.task_id for t in required if t.week == week} == {
+            t.task_id for t in SalesWeekly(week=week).requires()
+        }
+    assert {task.forced for task in required} == {backfill.force_token} != {""}

@@ -1,0 +1,3 @@
+-- The session's lock_timeout now (PIPELINE_PG_LOCK_TIMEOUT_S unless a statement changed it).
+-- check: {}
+SHOW lock_timeout
