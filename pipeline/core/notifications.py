@@ -264,6 +264,28 @@ def send_recorded(key: Key, message: Message, notifier: Notifier | None = None) 
         return _send_recorded(key, message, notifier)
 
 
+def record_covered(keys: list[Key], by: Key) -> int:
+    """Record ``keys`` as sent by the message of ``by`` (one message standing for several, e.g.
+    a backfill's summary for its weeks), in one transaction: a later run of any of them finds it
+    settled and sends nothing unless ``--resend`` asks. Keys already sent are left as they are.
+    Returns how many were recorded."""
+    ensure_table()
+    recorded = 0
+    with transaction() as cur:
+        for key in keys:
+            row = _row(cur, key)
+            if row is not None and row["status"] in (SENT, "unknown"):
+                continue
+            _record(cur, key, Message(f"in the message of {by}", label=key.kind), "")
+            postgres.run(
+                cur,
+                "ops/notification_mark",
+                {**key.params(), "status": SENT, "delivered_to": "covered", "error": ""},
+            )
+            recorded += 1
+    return recorded
+
+
 def deliver_unsettled(
     flow: str, notifier: Notifier | None = None, kinds: tuple[str, ...] | None = None
 ) -> list[tuple[Key, str]]:

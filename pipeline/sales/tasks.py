@@ -334,8 +334,72 @@ def week_tasks(week: dt.date, engine: str, forced: str, resent: str = "") -> lis
     return [SalesAggregatesToClickHouse(**args), SalesSummary(**args, resent=resent)]
 
 
+class SalesRangeSummary(PeriodTask):
+    """One summary message for a backfill's weeks instead of one per week (a year: one message,
+    not 52): the weeks whose own summary is not settled are reported together — per region
+    totals, and what changed in the weeks recomputed — and then recorded as settled by it, so a
+    later run of one of those weeks sends nothing unless its inputs change (``--resend`` on
+    ``SalesWeekly`` sends a week's own). At-most-once, through the notification ledger."""
+
+    start = MondayParameter(description="The first week's Monday (YYYY-MM-DD).")
+    end = MondayParameter(description="The last week's Monday (YYYY-MM-DD), included.")
+    engine = engine_parameter()
+
+    def weeks(self) -> list[dt.date]:
+        return [
+            self.start + dt.timedelta(weeks=i) for i in range((self.end - self.start).days // 7 + 1)
+        ]
+
+    def week_summary(self, week: dt.date) -> SalesSummary:
+        return SalesSummary(week=week, engine=self.engine, forced=self.forced)
+
+    def requires(self) -> list[SalesAggregatesToClickHouse]:
+        return [
+            SalesAggregatesToClickHouse(week=week, engine=self.engine, forced=self.forced)
+            for week in self.weeks()
+        ]
+
+    def complete(self) -> bool:
+        with one_check():
+            return all(self.week_summary(week).complete() for week in self.weeks())
+
+    def run(self) -> None:
+        pending: list[tuple[dt.date, Key, list[str]]] = []
+        for week in self.weeks():
+            record = periods.read("sales", CH_OUTPUT, week.isoformat())
+            if record is None:
+                raise RuntimeError(f"sales week {week}: not in ClickHouse yet")
+            key = self.week_summary(week).key(record.digest)
+            if not notifications.settled(key):
+                pending.append((week, key, describe_changes(record.previous, record.inputs)))
+        if not pending:
+            return
+        first, last = pending[0][0], pending[-1][0]
+        rows = ClickHouse().query("sales/range_summary", start=first, end=last)
+        engines = sorted({computed_by(week) for week, _, _ in pending})
+        changed = [(week, lines) for week, _, lines in pending if lines]
+        head = (
+            f"✅ sales weeks {first} to {last}: {len(pending)} week(s) loaded"
+            f"{' and '.join(e for e in engines if e)}"
+        )
+        body = [f"{r['region']}: {r['sales']:,} sales, {r['amount']:,.2f}" for r in rows]
+        if changed:
+            body.append(f"recomputed {len(changed)} week(s); what changed:")
+            body += [f"week {week}: {'; '.join(lines)}" for week, lines in changed[:10]]
+            if len(changed) > 10:
+                body.append(f"… and {len(changed) - 10} more week(s)")
+        digest = periods.digest({"weeks": [f"{week}:{key.slice}" for week, key, _ in pending]})
+        key = Key("summary", "sales", f"{first}..{last}", "", digest)
+        notifications.deliver(key, Message("\n".join([head, *body]), label="summary"))
+        crash_point("sales.range_summary_sent")
+        notifications.record_covered([week_key for _, week_key, _ in pending], by=key)
+        self.progress(f"one summary for {len(pending)} week(s)", 100)
+
+
 class SalesBackfill(PeriodWrapper):
-    """Every week from ``start`` to ``end`` (Mondays, inclusive): one command for a year."""
+    """Every week from ``start`` to ``end`` (Mondays, inclusive): one command for a year. Each
+    week's tasks run as in ``SalesWeekly``, and one summary message covers the weeks
+    (``SalesRangeSummary``)."""
 
     start = MondayParameter(description="The first week's Monday (YYYY-MM-DD).")
     end = MondayParameter(description="The last week's Monday (YYYY-MM-DD), included.")
@@ -345,17 +409,14 @@ class SalesBackfill(PeriodWrapper):
         with one_check():
             return bool(super().complete())
 
-    def requires(self) -> list[SalesTask]:
-        # Each week's tasks straight under the backfill, not a SalesWeekly wrapper per week: a
-        # wrapper does nothing, yet Luigi's workers fork a process for it (~20 ms a week).
-        weeks = (self.end - self.start).days // 7 + 1
-        return [
-            task
-            for i in range(weeks)
-            for task in week_tasks(
-                self.start + dt.timedelta(weeks=i), self.engine, self.force_token
-            )
-        ]
+    def requires(self) -> list[PeriodTask]:
+        # Each week's tasks straight under the backfill, not a SalesWeekly wrapper per week (a
+        # wrapper does nothing, yet Luigi's workers fork a process for it), and one summary for
+        # the range instead of a summary task per week.
+        summary = SalesRangeSummary(
+            start=self.start, end=self.end, engine=self.engine, forced=self.force_token
+        )
+        return [*summary.requires(), summary]
 
 
 class SalesCatchUp(PeriodWrapper):

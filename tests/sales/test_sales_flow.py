@@ -114,7 +114,9 @@ def test_the_weeks_end_to_end_match_an_independent_computation(inbox: Inbox, lan
     assert (
         len(warnings) == 1 and f"sales week {WEEKS[2]}: no files for region(s) East" in warnings[0]
     )
-    assert len(outbox(inbox, "summary")) == 4
+    # One summary for the backfill's weeks, not one per week.
+    sent = outbox(inbox, "summary")
+    assert len(sent) == 1 and f"sales weeks {WEEKS[0]} to {WEEKS[-1]}: 4 week(s)" in sent[0]
 
     # A rerun changes nothing, and forced reruns replace the weeks exactly.
     before = (pg_agg(), ch_agg())
@@ -152,20 +154,16 @@ def test_weeks_start_on_mondays() -> None:
 
 def test_a_backfill_runs_each_week_s_tasks_with_no_wrapper_per_week() -> None:
     """Luigi forks a process per task it runs: a SalesWeekly per week would cost one for
-    nothing. The backfill requires each week's ClickHouse copy and summary itself, with the
-    same force token for every week."""
+    nothing, and a summary task per week one more (and 52 messages for a year). The backfill
+    requires each week's ClickHouse copy itself and one summary for the range, with the same
+    force token for every week."""
     start, end = dt.date(2024, 1, 1), dt.date(2024, 1, 22)
     backfill = SalesBackfill(start=start, end=end, force=True)
     required = backfill.requires()
     assert not any(isinstance(task, SalesWeekly) for task in required)
-    weeks = sorted({task.week for task in required})
-    assert weeks == [start + dt.timedelta(weeks=i) for i in range(4)]
-    for week in weeks:
-        assert sorted(t.get_task_family() for t in required if t.week == week) == [
-            "sales.SalesAggregatesToClickHouse",
-            "sales.SalesSummary",
-        ]
-        assert {t.task_id for t in required if t.week == week} == {
-            t.task_id for t in SalesWeekly(week=week).requires()
-        }
+    copies = [t for t in required if t.get_task_family() == "sales.SalesAggregatesToClickHouse"]
+    assert [t.week for t in copies] == [start + dt.timedelta(weeks=i) for i in range(4)]
+    summaries = [t for t in required if t.get_task_family() == "sales.SalesRangeSummary"]
+    assert len(summaries) == 1 and len(required) == 5
+    assert {t.task_id for t in copies} == {t.task_id for t in summaries[0].requires()}
     assert {task.forced for task in required} == {backfill.force_token} != {""}

@@ -123,7 +123,8 @@ def test_late_files_kills_force_and_redis_loss(inbox: Inbox, delivered: Path) ->
     assert all(not [r for r in pg_week(w) if r[0] == "East"] for w in late_weeks)
     warnings = [m["text"] for m in outbox("warning")]
     assert len(warnings) == 6 and all("no files for region(s) East" in w for w in warnings)
-    assert len(outbox("summary")) == 8
+    ranged = [m["text"] for m in outbox("summary")]
+    assert len(ranged) == 1 and f"sales weeks {WEEKS[0]} to {WEEKS[-1]}: 8 week(s)" in ranged[0]
 
     # A late file each time, the run that takes it killed at one boundary, then run again.
     for point, name in LATE.items():
@@ -176,10 +177,13 @@ def test_late_files_kills_force_and_redis_loss(inbox: Inbox, delivered: Path) ->
     assert build(SalesBackfill(start=WEEKS[0], end=WEEKS[-1]))
     assert len(outbox()) == messages
 
-    # --resend sends the week's summary once more.
+    # The backfill's message stood for the first week's summary: --resend sends the week's own.
+    Register.clear_instance_cache()
+    assert build(SalesWeekly(week=WEEKS[0]))
+    assert len(outbox()) == messages
     Register.clear_instance_cache()
     assert build(SalesWeekly(week=WEEKS[0], resend=True))
-    assert len(outbox()) == messages + 1 and len(summaries(WEEKS[0])) == 2
+    assert len(outbox()) == messages + 1 and len(summaries(WEEKS[0])) == 1
 
 
 def east_rows(done: Path, week: dt.date) -> int:
@@ -208,3 +212,24 @@ def test_a_held_lock_fails_the_week_within_its_timeout_with_a_clear_message(
     assert "PostgresTimeout: sales/" in failure
     assert "gave up waiting 1 s for a lock another session holds" in failure
     assert "PIPELINE_PG_LOCK_TIMEOUT_S" in failure
+
+
+def test_a_backfill_killed_after_its_one_summary_sends_it_once(
+    inbox: Inbox, delivered: Path
+) -> None:
+    """The backfill's one message stands for its weeks' summaries: killed right after sending it
+    (before the weeks are recorded as covered), the rerun sends nothing more and records them;
+    a week run afterwards sends nothing either."""
+    backfill = SalesBackfill(start=WEEKS[0], end=WEEKS[-1])
+    assert killed_at("sales.range_summary_sent", lambda: build(backfill)) in (0, -9)
+    assert len(outbox("summary")) == 1
+    Register.clear_instance_cache()
+    assert build(SalesBackfill(start=WEEKS[0], end=WEEKS[-1]))
+    sent = outbox("summary")
+    assert len(sent) == 1 and f"sales weeks {WEEKS[0]} to {WEEKS[-1]}: 8 week(s)" in sent[0]["text"]
+    covered = [m for m in ledger("sales") if m["kind"] == "summary" and m["metric"] == ""]
+    assert sum(1 for m in covered if m["body"].startswith("in the message of")) == 8
+    for week in WEEKS[:2]:
+        Register.clear_instance_cache()
+        assert build(SalesWeekly(week=week))
+    assert len(outbox("summary")) == 1
