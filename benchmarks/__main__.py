@@ -48,6 +48,12 @@ def main() -> int:
     )
     parser.add_argument("--weeks", type=int, default=52, help="sales: weeks in the year")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="sales: runs of the flow and of the floor, taking turns; the figures are medians",
+    )
+    parser.add_argument(
         "--workers", type=int, nargs="+", default=[1, 2, 4], help="inbox-workers: worker counts"
     )
     parser.add_argument(

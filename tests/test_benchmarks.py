@@ -24,7 +24,7 @@ def test_the_sales_benchmark_prints_its_figures_as_json_and_keeps_them(
     env.pop("PIPELINE_BENCH_NS", None)
     command = ["-m", "benchmarks", "sales", "--json", "--orders", "3000", "--weeks", "2"]
     result = subprocess.run(
-        [sys.executable, *command, "--files", "5"],
+        [sys.executable, *command, "--files", "5", "--repeat", "1"],
         cwd=ROOT,
         env=env,
         capture_output=True,
