@@ -283,6 +283,28 @@ def _lock_session(pg: PostgresSettings) -> tuple[psycopg2.extensions.connection,
 _locks_on_main: set[tuple[int, str, int, str, str]] = set()
 
 
+def _take_lock(
+    cur: psycopg2.extensions.cursor,
+    timeout_statement: str,
+    name: str,
+    key: int,
+    wait_s: float,
+    setting: str,
+    began: float,
+) -> None:
+    """Wait up to ``wait_s`` for the advisory lock ``key`` (``timeout_statement`` sets the wait
+    for the session or for the transaction); ``LockTimeout`` names the lock and the setting."""
+    run(cur, timeout_statement, {"ms": str(max(1, int(wait_s * 1000)))})
+    try:
+        run(cur, "session/advisory_lock", {"key": key})
+    except PostgresTimeout as exc:
+        raise LockTimeout(
+            f"{name}: waited {time.monotonic() - began:.1f} s for another run holding"
+            f" this lock (limit {wait_s:g} s, setting {setting}); find the holder in"
+            " pg_locks (locktype advisory) and pg_stat_activity"
+        ) from exc
+
+
 @contextmanager
 def _lock_on_main(
     conn: psycopg2.extensions.connection,
@@ -299,15 +321,7 @@ def _lock_on_main(
     session: a SIGKILLed holder's lock goes with it; a session found broken is dropped."""
     try:
         with conn, conn.cursor() as cur:
-            run(cur, "session/set_local_lock_timeout", {"ms": str(max(1, int(wait_s * 1000)))})
-            try:
-                run(cur, "session/advisory_lock", {"key": key})
-            except PostgresTimeout as exc:
-                raise LockTimeout(
-                    f"{name}: waited {time.monotonic() - began:.1f} s for another run holding"
-                    f" this lock (limit {wait_s:g} s, setting {setting}); find the holder in"
-                    " pg_locks (locktype advisory) and pg_stat_activity"
-                ) from exc
+            _take_lock(cur, "session/set_local_lock_timeout", name, key, wait_s, setting, began)
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
         _connections.pop(main_key, None)
         with suppress(psycopg2.Error):
@@ -363,15 +377,7 @@ def advisory_lock(
         conn, reused = _lock_session(pg)
         try:
             with conn.cursor() as cur:
-                run(cur, "session/set_lock_timeout", {"ms": str(max(1, int(wait_s * 1000)))})
-                try:
-                    run(cur, "session/advisory_lock", {"key": key})
-                except PostgresTimeout as exc:
-                    raise LockTimeout(
-                        f"{name}: waited {time.monotonic() - began:.1f} s for another run holding"
-                        f" this lock (limit {wait_s:g} s, setting {setting}); find the holder in"
-                        " pg_locks (locktype advisory) and pg_stat_activity"
-                    ) from exc
+                _take_lock(cur, "session/set_lock_timeout", name, key, wait_s, setting, began)
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             with suppress(psycopg2.Error):
                 conn.close()
