@@ -266,15 +266,20 @@ def send_recorded(key: Key, message: Message, notifier: Notifier | None = None) 
 
 def record_covered(keys: list[Key], by: Key) -> int:
     """Record ``keys`` as sent by the message of ``by`` (one message standing for several, e.g.
-    a backfill's summary for its weeks), in one transaction: a later run of any of them finds it
-    settled and sends nothing unless ``--resend`` asks. Keys already sent are left as they are.
-    Returns how many were recorded."""
+    a backfill's summary for its weeks): a later run of any of them finds it settled and sends
+    nothing unless ``--resend`` asks. Each key under its delivery lock, as ``deliver`` takes it;
+    only keys never recorded, or refused by the channel, are covered (one sent, being sent or
+    pending is left as it is). Returns how many were recorded."""
     ensure_table()
+    wait_s = load_settings().postgres.lock_timeout_s
     recorded = 0
-    with transaction() as cur:
-        for key in keys:
+    for key in keys:
+        with (
+            postgres.advisory_lock(f"notification {key}", wait_s, "PIPELINE_PG_LOCK_TIMEOUT_S"),
+            transaction() as cur,
+        ):
             row = _row(cur, key)
-            if row is not None and row["status"] in (SENT, "unknown"):
+            if row is not None and row["status"] != "failed":
                 continue
             _record(cur, key, Message(f"in the message of {by}", label=key.kind), "")
             postgres.run(
@@ -284,6 +289,26 @@ def record_covered(keys: list[Key], by: Key) -> int:
             )
             recorded += 1
     return recorded
+
+
+def settle_pending(key: Key) -> bool:
+    """True when ``key``'s message may still be sent: never recorded, or refused by the channel.
+    A message left ``pending`` by a run that died is settled here by its policy first: an
+    at-most-once one is marked ``unknown`` (it may have gone out) and is not to be sent."""
+    ensure_table()
+    with transaction() as cur:
+        row = _row(cur, key)
+        if row is None or row["status"] == "failed":
+            return True
+        if row["status"] == "pending" and key.policy == AT_MOST_ONCE:
+            postgres.run(
+                cur,
+                "ops/notification_mark",
+                {**key.params(), "status": "unknown", "delivered_to": "", "error": ""},
+            )
+            log.warning("notification %s: left pending by a run that died; not sent again", key)
+            return False
+        return row["status"] == "pending"
 
 
 def deliver_unsettled(

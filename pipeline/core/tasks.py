@@ -24,7 +24,7 @@ from pipeline.core.periods import new_token
 
 log = logging.getLogger(__name__)
 
-metrics.install()  # runs by outcome, durations, last success: pushed at the end of every task
+metrics.install()  # runs by outcome, durations, last success (pushed: monitoring.metrics)
 
 
 def daily_retry_count() -> int:

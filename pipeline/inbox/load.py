@@ -4,6 +4,7 @@ not commit."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,8 @@ from pipeline.systems.postgres import (
     write_marker,
 )
 
+log = logging.getLogger(__name__)
+
 
 class LoadStage(Workspace):
     def _load(self, flag: dict[str, Any], began: float) -> None:
@@ -49,8 +52,16 @@ class LoadStage(Workspace):
         finally:
             tables, self.unsummarized = self.unsummarized, None
             for table in sorted(tables):
-                with transaction() as cur:
-                    summarize_brin(cur, table)
+                try:
+                    with transaction() as cur:
+                        summarize_brin(cur, table)
+                except Exception as exc:  # speed only: never hide the batch's own outcome
+                    log.warning(
+                        "%s: BRIN summary after the batch not done (%s); autovacuum or the next"
+                        " batch does it",
+                        table,
+                        type(exc).__name__,
+                    )
 
     def _loaded(self, flag: dict[str, Any], began: float) -> dict[str, Any]:
         """COPY the file's transformed rows in one transaction with the load marker (or find that

@@ -339,7 +339,8 @@ class SalesRangeSummary(PeriodTask):
     not 52): the weeks whose own summary is not settled are reported together — per region
     totals, and what changed in the weeks recomputed — and then recorded as settled by it, so a
     later run of one of those weeks sends nothing unless its inputs change (``--resend`` on
-    ``SalesWeekly`` sends a week's own). At-most-once, through the notification ledger."""
+    ``SalesWeekly`` sends a week's own). At-most-once, through the notification ledger: a week
+    whose own summary a dead run left pending is not reported again."""
 
     start = MondayParameter(description="The first week's Monday (YYYY-MM-DD).")
     end = MondayParameter(description="The last week's Monday (YYYY-MM-DD), included.")
@@ -365,12 +366,16 @@ class SalesRangeSummary(PeriodTask):
 
     def run(self) -> None:
         pending: list[tuple[dt.date, Key, list[str]]] = []
+        digests = []
         for week in self.weeks():
             record = periods.read("sales", CH_OUTPUT, week.isoformat())
             if record is None:
                 raise RuntimeError(f"sales week {week}: not in ClickHouse yet")
+            digests.append(f"{week}:{record.digest}")
             key = self.week_summary(week).key(record.digest)
-            if not notifications.settled(key):
+            # A week's own summary left pending by a run that died may have gone out: at most
+            # once, it is not reported again.
+            if not notifications.settled(key) and notifications.settle_pending(key):
                 pending.append((week, key, describe_changes(record.previous, record.inputs)))
         if not pending:
             return
@@ -382,14 +387,18 @@ class SalesRangeSummary(PeriodTask):
             f"✅ sales weeks {first} to {last}: {len(pending)} week(s) loaded"
             f"{' and '.join(e for e in engines if e)}"
         )
-        body = [f"{r['region']}: {r['sales']:,} sales, {r['amount']:,.2f}" for r in rows]
+        body = [f"totals of the weeks {first} to {last}:"]
+        body += [f"{r['region']}: {r['sales']:,} sales, {r['amount']:,.2f}" for r in rows]
         if changed:
             body.append(f"recomputed {len(changed)} week(s); what changed:")
             body += [f"week {week}: {'; '.join(lines)}" for week, lines in changed[:10]]
             if len(changed) > 10:
                 body.append(f"… and {len(changed) - 10} more week(s)")
-        digest = periods.digest({"weeks": [f"{week}:{key.slice}" for week, key, _ in pending]})
-        key = Key("summary", "sales", f"{first}..{last}", "", digest)
+        # The key is the range and every week's inputs: a rerun after a crash finds this very
+        # message sent (whatever another run settled meanwhile) and only records the weeks.
+        key = Key(
+            "summary", "sales", f"{self.start}..{self.end}", "", periods.digest({"w": digests})
+        )
         notifications.deliver(key, Message("\n".join([head, *body]), label="summary"))
         crash_point("sales.range_summary_sent")
         notifications.record_covered([week_key for _, week_key, _ in pending], by=key)

@@ -107,6 +107,12 @@ def _checkout(settings: PostgresSettings | None) -> tuple[tuple[int, str, int, s
         except psycopg2.Error:
             with suppress(psycopg2.Error):
                 conn.close()
+            if key in _locks_on_main:  # the session held an advisory lock: it went with it
+                _connections.pop(key, None)
+                raise PostgresUnavailable(
+                    "PostgreSQL session lost while it held an advisory lock: the lock is gone"
+                    " with it, so the locked work stops here (the next run redoes it)"
+                ) from None
             conn = None
     if conn is None:
         conn = connect(pg)
@@ -342,7 +348,8 @@ def _lock_on_main(
             except psycopg2.Error:
                 released = False
         if not released:  # in doubt: end the session, which ends its locks
-            _connections.pop(main_key, None)
+            if _connections.get(main_key) is conn:
+                _connections.pop(main_key, None)
             with suppress(psycopg2.Error):
                 conn.close()
         _last_used[main_key] = time.monotonic()
@@ -359,11 +366,15 @@ def advisory_lock(
     time across processes and hosts, no luigid needed. Waits up to ``wait_s`` seconds (the
     setting named ``setting``) for another holder, then raises ``LockTimeout`` naming the lock.
 
-    The lock lives on a session of its own (autocommit, never inside a transaction of the
-    block's work), so the block may commit as often as it likes; a holder killed by SIGKILL
-    loses its session and with it the lock, and TCP keepalives end a half-open one. The lock is
-    released at the end of the block and the session kept for the next lock (closed instead if
-    the release is in any doubt)."""
+    The lock is a session lock, never a transaction's, so the block may commit as often as it
+    likes. It is taken on the process's own session (``transaction()``'s) when that session is
+    between transactions and holds no other lock (no login per lock); otherwise, on a session of
+    its own, kept for the next lock. A holder killed by SIGKILL loses its session and with it
+    the lock (a process that forked children which are still running shares its sessions' sockets
+    with them: its locks end when they do), TCP keepalives end a half-open one, and a session
+    found broken while it holds a lock stops the block (``PostgresUnavailable``) instead of
+    going on unlocked. The lock is released at the end of the block (the session closed instead
+    if the release is in any doubt)."""
     pg = settings or load_settings().postgres
     key = lock_key(name)
     began = time.monotonic()

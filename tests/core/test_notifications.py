@@ -159,3 +159,25 @@ def test_a_failure_message_is_the_type_a_short_line_and_where_to_look() -> None:
     assert "Traceback" not in text and "secret" not in text
     assert "Where to look: the logs of run" in text and "labels.run_id" in text
     assert len(text) < 600
+
+
+def test_one_message_covers_several_keys_without_repeating_a_pending_one(fresh: None) -> None:
+    """A message standing for several keys (a backfill's summary for its weeks) covers the keys
+    never recorded or refused; one left pending by a dead run may have gone out: at most once,
+    it is marked unknown and neither reported again nor covered."""
+    from pipeline.systems.postgres import transaction
+
+    pending, fresh_key, sent = key("summary", "w1"), key("summary", "w2"), key("summary", "w3")
+    with transaction() as cur:
+        notifications._record(cur, pending, Message("week 1"), "")
+    assert notifications.deliver(sent, Message("week 3")) == SENT
+    assert notifications.settle_pending(fresh_key) is True
+    assert notifications.settle_pending(pending) is False
+    assert notifications.status(pending)["status"] == "unknown"
+    by = key("summary", "w1..w3")
+    assert notifications.record_covered([pending, fresh_key, sent], by=by) == 1
+    assert notifications.status(fresh_key)["status"] == SENT
+    assert notifications.status(fresh_key)["body"] == f"in the message of {by}"
+    assert notifications.status(sent)["body"] == "week 3"
+    assert notifications.settled(fresh_key) and notifications.settled(pending)
+    assert len(outbox()) == 1  # only week 3's own message was ever sent
