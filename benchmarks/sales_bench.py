@@ -53,14 +53,12 @@ def _isolate(runtime: Path, database: str = PG_DATABASE) -> None:
 
 
 def _reset_tables() -> None:
-    from pipeline.core import notifications, periods
     from pipeline.systems import postgres
     from pipeline.systems.clickhouse import ClickHouse
 
     with postgres.transaction() as cur:
         postgres.run(cur, "benchmarks/reset_tables")
-    notifications._ready.clear()  # made again by the next run (this process knew them made)
-    periods._ready.clear()
+    postgres.forget_made_tables()  # made again by the next run
     ch = ClickHouse()
     ch.execute("stack/drop_database", database=ch.settings.database("sales"))
     ch.execute("stack/drop_database", database=ch.settings.database("ops"))

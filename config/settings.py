@@ -467,7 +467,7 @@ def _own_variables() -> tuple[tuple[str, str], ...]:
     backfill: over a thousand times), and walking ``os.environ`` decodes every variable: the
     raw bytes it keeps (POSIX) are read instead, and only the few that match are decoded."""
     raw = getattr(os.environ, "_data", None)
-    if not isinstance(raw, dict) or not all(isinstance(k, bytes) for k in list(raw)[:1]):
+    if not isinstance(raw, dict) or not isinstance(next(iter(raw), b""), bytes):
         return _own_of(os.environ)
     decode = os.fsdecode
     return tuple(

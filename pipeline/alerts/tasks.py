@@ -135,22 +135,10 @@ def metric_frames(
 
 
 # -- the state (PostgreSQL) -------------------------------------------------------------------
-_ready: set[tuple[int, str]] = set()
-
-
 def ensure_tables() -> None:
     """``ops.alert_state`` and the ledger (once per process and database)."""
-    import os
-
     notifications.ensure_table()
-    key = (os.getpid(), load_settings().postgres.database)
-    if key in _ready:
-        return
-    with transaction() as cur:
-        if not postgres.table_exists(cur, STATE_TABLE):
-            postgres.serialize_ddl(cur, STATE_TABLE)
-            postgres.run(cur, "alerts/create_alert_state")
-    _ready.add(key)
+    postgres.ensure_table_once(STATE_TABLE, "alerts/create_alert_state")
 
 
 def _ts(value: Any) -> pd.Timestamp | None:

@@ -100,21 +100,9 @@ class Message:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-_ready: set[tuple[int, str]] = set()
-
-
 def ensure_table() -> None:
     """``ops.notifications`` (once per process and database)."""
-    import os
-
-    key = (os.getpid(), load_settings().postgres.database)
-    if key in _ready:
-        return
-    with transaction() as cur:
-        if not postgres.table_exists(cur, "ops.notifications"):
-            postgres.serialize_ddl(cur, "ops.notifications")
-            postgres.run(cur, "ops/create_notifications")
-    _ready.add(key)
+    postgres.ensure_table_once("ops.notifications", "ops/create_notifications")
 
 
 def _row(cur: Any, key: Key) -> dict[str, Any] | None:
@@ -184,6 +172,12 @@ def _decide(cur: Any, key: Key, message: Message, resend_token: str) -> str | No
     if key.policy == AT_LEAST_ONCE:
         _record(cur, key, message, row["token"])
         return None
+    _mark_unknown(cur, key)
+    return NOT_RESENT
+
+
+def _mark_unknown(cur: Any, key: Key) -> None:
+    """A message a dead run left pending, at most once: it may have gone out; not sent again."""
     postgres.run(
         cur,
         "ops/notification_mark",
@@ -195,7 +189,6 @@ def _decide(cur: Any, key: Key, message: Message, resend_token: str) -> str | No
         key,
         key.policy,
     )
-    return NOT_RESENT
 
 
 def send_now(message: Message, kind: str, notifier: Notifier | None = None) -> str:
@@ -301,12 +294,7 @@ def settle_pending(key: Key) -> bool:
         if row is None or row["status"] == "failed":
             return True
         if row["status"] == "pending" and key.policy == AT_MOST_ONCE:
-            postgres.run(
-                cur,
-                "ops/notification_mark",
-                {**key.params(), "status": "unknown", "delivered_to": "", "error": ""},
-            )
-            log.warning("notification %s: left pending by a run that died; not sent again", key)
+            _mark_unknown(cur, key)
             return False
         return row["status"] == "pending"
 

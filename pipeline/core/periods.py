@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from typing import Any
 
 import luigi
 
-from config.settings import load_settings
 from pipeline.systems import postgres
 from pipeline.systems.postgres import transaction
 
@@ -59,18 +57,9 @@ class Record:
         return self.digest == digest(inputs) and (not token or self.force_token == token)
 
 
-_ready: set[tuple[int, str]] = set()
-
-
 def ensure_table() -> None:
-    key = (os.getpid(), load_settings().postgres.database)
-    if key in _ready:
-        return
-    with transaction() as cur:
-        if not postgres.table_exists(cur, "ops.period_inputs"):
-            postgres.serialize_ddl(cur, "ops.period_inputs")
-            postgres.run(cur, "ops/create_period_inputs")
-    _ready.add(key)
+    """``ops.period_inputs`` (once per process and database)."""
+    postgres.ensure_table_once("ops.period_inputs", "ops/create_period_inputs")
 
 
 def read(flow: str, output: str, period: str) -> Record | None:

@@ -373,9 +373,9 @@ class SalesRangeSummary(PeriodTask):
                 raise RuntimeError(f"sales week {week}: not in ClickHouse yet")
             digests.append(f"{week}:{record.digest}")
             key = self.week_summary(week).key(record.digest)
-            # A week's own summary left pending by a run that died may have gone out: at most
-            # once, it is not reported again.
-            if not notifications.settled(key) and notifications.settle_pending(key):
+            # Not yet sent; a week's own summary left pending by a run that died may have gone
+            # out: at most once, it is not reported again.
+            if notifications.settle_pending(key):
                 pending.append((week, key, describe_changes(record.previous, record.inputs)))
         if not pending:
             return

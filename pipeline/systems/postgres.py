@@ -95,9 +95,14 @@ PING_IDLE_S = 1.0
 _last_used: dict[tuple[int, str, int, str, str], float] = {}
 
 
+def _session_key(pg: PostgresSettings) -> tuple[int, str, int, str, str]:
+    """Whose session: this process's (a session must not cross a fork), on this server."""
+    return (os.getpid(), pg.host, pg.port, pg.database, pg.user)
+
+
 def _checkout(settings: PostgresSettings | None) -> tuple[tuple[int, str, int, str, str], Any]:
     pg = settings or load_settings().postgres
-    key = (os.getpid(), pg.host, pg.port, pg.database, pg.user)
+    key = _session_key(pg)
     conn = _connections.get(key)
     if conn is not None and time.monotonic() - _last_used.get(key, 0.0) > PING_IDLE_S:
         try:
@@ -274,7 +279,7 @@ _idle_lock_sessions: dict[tuple[int, str, int, str, str], list[psycopg2.extensio
 
 def _lock_session(pg: PostgresSettings) -> tuple[psycopg2.extensions.connection, bool]:
     """An autocommit session for an advisory lock: (session, reused)."""
-    idle = _idle_lock_sessions.setdefault((os.getpid(), pg.host, pg.port, pg.database, pg.user), [])
+    idle = _idle_lock_sessions.setdefault(_session_key(pg), [])
     while idle:
         conn = idle.pop()
         if not conn.closed:
@@ -410,10 +415,33 @@ def advisory_lock(
         except psycopg2.Error:
             released = False
         if released:
-            _idle_lock_sessions[(os.getpid(), pg.host, pg.port, pg.database, pg.user)].append(conn)
+            _idle_lock_sessions[_session_key(pg)].append(conn)
         else:
             with suppress(psycopg2.Error):
                 conn.close()  # closing the session releases its advisory locks
+
+
+# Tables this process has made sure of: (pid, host, port, database, user, table). Keyed by
+# pid like the sessions: a forked task checks once for itself.
+_tables_made: set[tuple[int, str, int, str, str, str]] = set()
+
+
+def ensure_table_once(table: str, statement: str) -> None:
+    """``table`` exists, made by the named ``CREATE`` statement if missing (serialised with other
+    processes making it); checked once per process and database."""
+    key = (*_session_key(load_settings().postgres), table)
+    if key in _tables_made:
+        return
+    with transaction() as cur:
+        if not table_exists(cur, table):
+            serialize_ddl(cur, table)
+            run(cur, statement)
+    _tables_made.add(key)
+
+
+def forget_made_tables() -> None:
+    """Forget which tables this process made sure of (after it dropped some)."""
+    _tables_made.clear()
 
 
 def table_exists(cur: psycopg2.extensions.cursor, table: str) -> bool:
