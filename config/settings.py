@@ -360,6 +360,12 @@ class FlowSettings:
     # the 15-minute alert check has a shorter one.
     task_timeout_s: int = 3600
     alerts_task_timeout_s: int = 600
+    # Tasks one worker process runs before it is replaced (pipeline.core.runners): Luigi forks a
+    # process per task with --workers 2 or a worker_timeout; a process kept warm for the next
+    # task saves the fork, the database login and the caches. 1: a fresh process per task.
+    tasks_per_process: int = 100
+    # ...and the size (resident MB) above which it is replaced after its task.
+    task_process_max_mb: int = 1024
     # Seconds a cron entry's run may take before the runner kills it (a crontab line may set
     # PIPELINE_CRON_DEADLINE_S above it for the entries below).
     cron_deadline_s: float = 3 * 3600.0
@@ -587,6 +593,8 @@ def _load(own: tuple[tuple[str, str], ...], path: str, stamp: tuple[int, int] | 
             period_lock_timeout_s=_float(e, "PIPELINE_PERIOD_LOCK_TIMEOUT_S", 600.0, minimum=0.01),
             task_timeout_s=_int(e, "PIPELINE_TASK_TIMEOUT_S", 3600, minimum=1),
             alerts_task_timeout_s=_int(e, "PIPELINE_ALERTS_TASK_TIMEOUT_S", 600, minimum=1),
+            tasks_per_process=_int(e, "PIPELINE_TASKS_PER_PROCESS", 100, minimum=1),
+            task_process_max_mb=_int(e, "PIPELINE_TASK_PROCESS_MAX_MB", 1024, minimum=64),
             cron_deadline_s=_float(e, "PIPELINE_CRON_DEADLINE_S", 3 * 3600.0, minimum=0.01),
             crm_unmatched_warn_share=_float(e, "PIPELINE_CRM_UNMATCHED_WARN_SHARE", 0.2, minimum=0),
             crm_unmatched_fail_share=_float(e, "PIPELINE_CRM_UNMATCHED_FAIL_SHARE", 0.5, minimum=0),

@@ -20,11 +20,13 @@ import luigi
 from config.settings import load_settings
 from monitoring import metrics, tasklog
 from monitoring.logs import redact, run_id
+from pipeline.core import runners
 from pipeline.core.periods import new_token
 
 log = logging.getLogger(__name__)
 
 metrics.install()  # runs by outcome, durations, last success (pushed: monitoring.metrics)
+runners.install()  # tasks run in warm worker processes, not a fork each (pipeline.core.runners)
 
 
 def daily_retry_count() -> int:

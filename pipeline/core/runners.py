@@ -1,0 +1,306 @@
+"""Warm task processes: a Luigi worker's tasks run in processes kept for the next task.
+
+Luigi runs each task in a process forked for it whenever the worker has ``--workers 2`` or more,
+or the task has a ``worker_timeout`` (every flow's tasks have one). A fork of a worker that has
+imported pandas and pyarrow, its copy-on-write faults and its exit cost ~20 ms of CPU, and each
+new process logs in to PostgreSQL again (SCRAM) and makes sure of its tables again: a year's
+sales backfill (~160 tasks) spent about a third of its CPU there.
+
+Here each worker keeps up to ``--workers`` runner processes, forked once from it, and hands each
+task to an idle one (the task pickled over a pipe). The runner runs it exactly as Luigi's own
+task process does (``TaskProcess.run``: the events, the result on the worker's queue), then waits
+for the next. What Luigi watches is unchanged:
+
+- a runner that dies during a task (a crash, SIGKILL) is that task's ``PROCESS_FAILURE``, and
+  the next task gets a fresh runner;
+- a task over its ``worker_timeout`` has its runner terminated (with its children), as Luigi
+  terminates its own task process;
+- a runner is replaced after ``PIPELINE_TASKS_PER_PROCESS`` tasks (100; 1 turns this off: a
+  fresh process per task, Luigi's way) or once it is larger than
+  ``PIPELINE_TASK_PROCESS_MAX_MB`` (1024) after a task;
+- runners end with their worker (``Worker.__exit__``), or on their own when the worker's process
+  is gone (their pipe reaches its end): no orphan outlives a killed ``luigi`` command.
+
+A task that takes scheduler messages (``accepts_messages``) or cannot be pickled runs in a
+process of its own as before. Module state that must not cross tasks is scoped per task already
+(the log context is replaced at each START, completeness memos live inside one check); the
+sessions and "table made" caches are kept on purpose.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import pickle
+import time
+from typing import Any
+
+import luigi.worker
+
+from config.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+_FORK = multiprocessing.get_context("fork")
+_STOP = b"stop"
+_DONE = b"done"  # the task is done (its result is on the worker's queue)
+_LAST = b"last"  # ...and the runner ends now (replaced: its tasks or its size)
+# How long the worker waits for a runner that has just put its result on the queue to say it is
+# free again, before it forks another runner instead.
+_FREE_WAIT_S = 1.0
+
+
+def resident_mb() -> float:
+    """This process's resident memory, in MB."""
+    with open("/proc/self/statm", "rb") as handle:
+        resident_pages = int(handle.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class TaskRunner(_FORK.Process):  # type: ignore[name-defined]  # the fork context's Process
+    """A process forked from a Luigi worker that runs the tasks it is sent, one at a time."""
+
+    def __init__(self, pool: RunnerPool, tasks_limit: int, max_mb: int) -> None:
+        super().__init__(name="luigi-task-runner")
+        self._pool = pool
+        self._tasks_limit = tasks_limit
+        self._max_mb = max_mb
+        self.conn, self._runner_end = _FORK.Pipe()
+        self.current: WarmTaskProcess | None = None
+        self.retiring = False
+
+    # -- in the runner process ----------------------------------------------------------------
+    def run(self) -> None:
+        # The worker's ends of every pipe: this runner must see its own pipe end when the worker
+        # dies, and must not keep the other runners' pipes open.
+        for runner in self._pool.runners:
+            runner.conn.close()
+        self.conn.close()
+        conn = self._runner_end
+        count = 0
+        while True:
+            try:
+                payload = conn.recv_bytes()
+            except (EOFError, OSError):
+                return  # the worker is gone
+            if payload == _STOP:
+                return
+            task = pickle.loads(payload)
+            # Luigi's own task process, run here instead of in a fork: the same dependency
+            # checks, events and result on the worker's queue.
+            _original_create(self._pool.worker, task).run()
+            count += 1
+            last = count >= self._tasks_limit or resident_mb() > self._max_mb
+            try:
+                conn.send_bytes(_LAST if last else _DONE)
+            except OSError:
+                return  # the worker is gone
+            if last:
+                return
+
+    # -- in the worker ------------------------------------------------------------------------
+    def poll(self) -> None:
+        """Take the runner's news: its task done."""
+        with contextlib.suppress(EOFError, OSError):
+            while self.current is not None and self.conn.poll():
+                news = self.conn.recv_bytes()
+                if news in (_DONE, _LAST):
+                    self.current.finished = True
+                    self.current = None
+                    self.retiring = news == _LAST
+
+    def kill(self) -> None:
+        """Terminate the runner and whatever it started (Luigi's way for its task processes)."""
+        try:
+            import psutil
+
+            children = psutil.Process(self.pid).children(recursive=True)
+        except Exception:
+            children = []
+        with contextlib.suppress(Exception):
+            self.terminate()
+            self.join(5)
+        for child in children:
+            with contextlib.suppress(Exception):
+                child.terminate()
+
+
+class RunnerPool:
+    """One worker's runners."""
+
+    def __init__(self, worker: luigi.worker.Worker) -> None:
+        self.worker = worker
+        self.owner = os.getpid()
+        self.runners: list[TaskRunner] = []
+        flows = load_settings().flows
+        self.tasks_limit = flows.tasks_per_process
+        self.max_mb = flows.task_process_max_mb
+
+    def reap(self) -> None:
+        """Take every runner's news; forget the runners that have ended."""
+        for runner in list(self.runners):
+            runner.poll()
+            if not runner.is_alive():
+                if runner.current is not None:
+                    # Ended during its task (0 would mean it ended without it: a failure too).
+                    runner.current.runner_exitcode = runner.exitcode or 1
+                    runner.current = None
+                self.runners.remove(runner)
+                runner.conn.close()
+                runner.join(0)
+
+    def take(self) -> TaskRunner:
+        """An idle runner; a new one when every runner is busy and the worker may run more."""
+        waited_until = time.monotonic() + _FREE_WAIT_S
+        while True:
+            self.reap()
+            idle = [r for r in self.runners if r.current is None and not r.retiring]
+            if idle:
+                return idle[0]
+            size = max(1, int(getattr(self.worker, "worker_processes", 1)))
+            working = [r for r in self.runners if not r.retiring]
+            if len(working) < size or time.monotonic() > waited_until:
+                runner = TaskRunner(self, self.tasks_limit, self.max_mb)
+                runner.start()
+                runner._runner_end.close()
+                self.runners.append(runner)
+                return runner
+            multiprocessing.connection.wait(
+                [r.conn for r in self.runners] + [r.sentinel for r in self.runners], timeout=0.05
+            )
+
+    def stop(self) -> None:
+        """End every runner: idle ones are told to stop, busy ones are terminated."""
+        if os.getpid() != self.owner:
+            return
+        self.reap()
+        for runner in self.runners:
+            if runner.current is None:
+                with contextlib.suppress(OSError):
+                    runner.conn.send_bytes(_STOP)
+            else:
+                runner.kill()
+        for runner in self.runners:
+            runner.join(5)
+            if runner.is_alive():
+                runner.kill()
+            runner.conn.close()
+        self.runners.clear()
+
+
+class WarmTaskProcess:
+    """What Luigi's worker holds for a running task (as it holds a ``TaskProcess``), the task
+    running in one of the worker's runners."""
+
+    use_multiprocessing = True
+
+    def __init__(self, pool: RunnerPool, process: luigi.worker.TaskProcess, payload: bytes):
+        self.pool = pool
+        self.task = process.task
+        self.status_reporter = process.status_reporter
+        self.worker_timeout = process.worker_timeout
+        self.timeout_time = process.timeout_time
+        self.payload = payload
+        self.runner: TaskRunner | None = None
+        self.finished = False
+        self.runner_exitcode: int | None = None
+
+    def start(self) -> None:
+        runner = self.pool.take()
+        runner.current = self
+        self.runner = runner
+        try:
+            runner.conn.send_bytes(self.payload)
+        except OSError:  # it died between its last task and this one: this task never started
+            runner.current = None
+            self.runner_exitcode = runner.exitcode or -1
+
+    @property
+    def pid(self) -> int | None:
+        return self.runner.pid if self.runner else None
+
+    def is_alive(self) -> bool:
+        self.pool.reap()
+        return not self.finished and self.runner_exitcode is None
+
+    @property
+    def exitcode(self) -> int | None:
+        if self.finished:
+            return 0
+        return self.runner_exitcode
+
+    def terminate(self) -> None:
+        if self.runner is not None and self.runner.current is self:
+            self.runner.kill()
+            self.pool.reap()
+
+    def join(self, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_alive() and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.01)
+
+
+_original_create = luigi.worker.Worker._create_task_process
+
+
+def _pool(worker: luigi.worker.Worker) -> RunnerPool:
+    pool = getattr(worker, "_warm_runners", None)
+    if pool is None or pool.owner != os.getpid():
+        pool = RunnerPool(worker)
+        worker._warm_runners = pool  # type: ignore[attr-defined]
+        _pools.append(pool)
+    return pool
+
+
+_pools: list[RunnerPool] = []
+
+
+def _create_task_process(self: luigi.worker.Worker, task: luigi.Task) -> Any:
+    process = _original_create(self, task)
+    if not process.use_multiprocessing or task.accepts_messages:
+        return process  # run in the worker's own process, or needs Luigi's message queue
+    if load_settings().flows.tasks_per_process <= 1:
+        return process
+    try:
+        payload = pickle.dumps(task)
+    except Exception as exc:
+        log.debug("%s cannot be pickled (%s): a process of its own", task, type(exc).__name__)
+        return process
+    return WarmTaskProcess(_pool(self), process, payload)
+
+
+def _stop_all() -> None:
+    for pool in _pools:
+        with contextlib.suppress(Exception):
+            pool.stop()
+    _pools.clear()
+
+
+def install() -> None:
+    """Make every Luigi worker of this process run its tasks in warm runners (once)."""
+    if getattr(install, "done", False):
+        return
+    original_exit = luigi.worker.Worker.__exit__
+
+    @functools.wraps(original_exit)
+    def __exit__(self: luigi.worker.Worker, *exc_info: Any) -> Any:
+        try:
+            return original_exit(self, *exc_info)
+        finally:
+            pool = getattr(self, "_warm_runners", None)
+            if pool is not None:
+                pool.stop()
+                with contextlib.suppress(ValueError):
+                    _pools.remove(pool)
+
+    luigi.worker.Worker._create_task_process = _create_task_process  # type: ignore[method-assign]
+    luigi.worker.Worker.__exit__ = __exit__  # type: ignore[method-assign]
+    # A worker left without its __exit__ (a test that drops it): its runners would keep the
+    # interpreter's exit waiting (multiprocessing joins its children then).
+    atexit.register(_stop_all)
+    install.done = True  # type: ignore[attr-defined]
