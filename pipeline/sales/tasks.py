@@ -61,7 +61,7 @@ from pipeline.sales.engines import (
 from pipeline.sales.transform import describe_changes, week_prefix
 from pipeline.systems import postgres
 from pipeline.systems.clickhouse import ClickHouse, csv_chunks, replace_partition
-from pipeline.systems.postgres import serialize_ddl, transaction
+from pipeline.systems.postgres import transaction
 from pipeline.systems.spark import SparkTask
 
 if TYPE_CHECKING:
@@ -182,6 +182,7 @@ class SalesAggregates(SalesTask):
 
     def run(self) -> None:
         periods.ensure_table()
+        postgres.ensure_table_once("sales.sales_agg", "sales/create_sales_agg")
         lock = f"{PG_OUTPUT} week {self.week}"
         with postgres.advisory_lock(lock, load_settings().flows.period_lock_timeout_s):
             inputs, computed = None, None
@@ -198,8 +199,6 @@ class SalesAggregates(SalesTask):
                 # A week is ~2% of a year: read it through the BRIN index on sale_date. Right
                 # after a load the planner's statistics are stale and it picks a full scan.
                 postgres.run(cur, "sales/prefer_index")
-                serialize_ddl(cur, "sales.sales_agg")
-                postgres.run(cur, "sales/create_sales_agg")
                 postgres.run(cur, "sales/delete_week", {"week": self.week})
                 rows = insert_week(cur, self.week, computed)
                 check_counted(cur, self.week, inputs)
@@ -261,7 +260,7 @@ class SalesAggregatesToClickHouse(SalesTask):
             rows = cur.fetchall()
         imported = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
         ch = ClickHouse()
-        ch.execute("sales/create_sales_agg")
+        ch.ensure_once("sales/create_sales_agg")
         # The table is partitioned by week: the week is rebuilt in a stage and swapped in.
         replace_partition(
             ch,
