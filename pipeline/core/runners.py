@@ -1,46 +1,53 @@
 """Warm task processes: a Luigi worker's tasks run in processes kept for the next task.
 
 Luigi runs each task in a process forked for it whenever the worker has ``--workers 2`` or more,
-or the task has a ``worker_timeout`` (every flow's tasks have one). A fork of a worker that has
-imported pandas and pyarrow, its copy-on-write faults and its exit cost ~20 ms of CPU, and each
-new process logs in to PostgreSQL again (SCRAM) and makes sure of its tables again: a year's
-sales backfill (~160 tasks) spent about a third of its CPU there.
+or the task has a ``worker_timeout`` (the flows' period tasks have one). A fork of a worker that
+has imported pandas and pyarrow, its copy-on-write faults and its exit cost ~20 ms of CPU, and
+each new process logs in to PostgreSQL again (SCRAM) and makes sure of its tables again: a
+year's sales backfill (~160 tasks) spent about a third of its CPU there.
 
-Here each worker keeps up to ``--workers`` runner processes, forked once from it, and hands each
-task to an idle one (the task pickled over a pipe). The runner runs it exactly as Luigi's own
-task process does (``TaskProcess.run``: the events, the result on the worker's queue), then waits
-for the next. What Luigi watches is unchanged:
+Here each worker keeps as many runner processes as it has ``--workers``, forked from it, and
+hands each task to an idle one (the task pickled over the runner's pipe). The runner runs it
+exactly as Luigi's own task process does (``TaskProcess.run``: the dependency checks, the events,
+the result), writes the result to the worker's queue before it says it is free, and waits for the
+next task. For Luigi's worker nothing else changes:
 
 - a runner that dies during a task (a crash, SIGKILL) is that task's ``PROCESS_FAILURE``, and
   the next task gets a fresh runner;
-- a task over its ``worker_timeout`` has its runner terminated (with its children), as Luigi
-  terminates its own task process;
+- a task over its ``worker_timeout`` has its runner terminated with its children (SIGTERM, then
+  SIGKILL after 5 s);
 - a runner is replaced after ``PIPELINE_TASKS_PER_PROCESS`` tasks (100; 1 turns this off: a
   fresh process per task, Luigi's way) or once it is larger than
   ``PIPELINE_TASK_PROCESS_MAX_MB`` (1024) after a task;
-- runners end with their worker (``Worker.__exit__``), or on their own when the worker's process
-  is gone (their pipe reaches its end): no orphan outlives a killed ``luigi`` command.
+- runners end with their worker: told to at ``Worker.__exit__``, and killed by the kernel when
+  the worker's process dies (Linux's parent-death signal), so a killed ``luigi`` command leaves
+  no task running on without its timeout.
 
 A task that takes scheduler messages (``accepts_messages``) or cannot be pickled runs in a
-process of its own as before. Module state that must not cross tasks is scoped per task already
-(the log context is replaced at each START, completeness memos live inside one check); the
-sessions and "table made" caches are kept on purpose.
+process of its own as before. Before each task a runner replaces the log context with the task's
+and resets the crash points' counts (``point@N`` counts within one task, as in a fork); the
+database sessions and the "table made" caches are kept on purpose. Luigi's task instance cache is
+the worker's as it was when the runner was forked, plus what the runner's tasks made.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import functools
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import signal
 import time
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 import luigi.worker
+from luigi.scheduler import FAILED
 
 from config.settings import load_settings
 
@@ -50,9 +57,12 @@ _FORK = multiprocessing.get_context("fork")
 _STOP = b"stop"
 _DONE = b"done"  # the task is done (its result is on the worker's queue)
 _LAST = b"last"  # ...and the runner ends now (replaced: its tasks or its size)
+_SEP = b"\0"  # a task's message: its id, then the pickled task
 # How long the worker waits for a runner that has just put its result on the queue to say it is
 # free again, before it forks another runner instead.
 _FREE_WAIT_S = 1.0
+# Seconds a terminated runner has to end before it is killed.
+_TERM_GRACE_S = 5.0
 
 
 def resident_mb() -> float:
@@ -60,6 +70,35 @@ def resident_mb() -> float:
     with open("/proc/self/statm", "rb") as handle:
         resident_pages = int(handle.read().split()[1])
     return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL this process when its parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() != parent:  # it died before the signal was armed
+        os._exit(1)
+
+
+class _ResultsWrittenNow:
+    """The worker's result queue, written at once: ``multiprocessing.Queue.put`` hands the
+    result to a thread that writes it later, and a runner says it is free right after; were it
+    killed in between (its next task's crash, a timeout), the result would be lost and Luigi
+    would wait for it forever. The same write as the queue's own thread (its pickler, its write
+    lock), done before ``put`` returns."""
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+
+    def put(self, item: Any) -> None:
+        queue = self._queue
+        if not all(hasattr(queue, a) for a in ("_sem", "_wlock", "_writer")):
+            queue.put(item)  # another Python's queue: its own way
+            return
+        queue._sem.acquire()  # as put() does: get() releases it
+        data = ForkingPickler.dumps(item)
+        with queue._wlock:
+            queue._writer.send_bytes(data)
 
 
 class TaskRunner(_FORK.Process):  # type: ignore[name-defined]  # the fork context's Process
@@ -76,24 +115,24 @@ class TaskRunner(_FORK.Process):  # type: ignore[name-defined]  # the fork conte
 
     # -- in the runner process ----------------------------------------------------------------
     def run(self) -> None:
+        _die_with_parent(self._pool.owner)
         # The worker's ends of every pipe: this runner must see its own pipe end when the worker
         # dies, and must not keep the other runners' pipes open.
         for runner in self._pool.runners:
             runner.conn.close()
         self.conn.close()
         conn = self._runner_end
+        results = _ResultsWrittenNow(self._pool.worker._task_result_queue)
         count = 0
         while True:
             try:
-                payload = conn.recv_bytes()
+                message = conn.recv_bytes()
             except (EOFError, OSError):
                 return  # the worker is gone
-            if payload == _STOP:
+            if message == _STOP:
                 return
-            task = pickle.loads(payload)
-            # Luigi's own task process, run here instead of in a fork: the same dependency
-            # checks, events and result on the worker's queue.
-            _original_create(self._pool.worker, task).run()
+            task_id, _, payload = message.partition(_SEP)
+            self._run_one(task_id.decode(), payload, results)
             count += 1
             last = count >= self._tasks_limit or resident_mb() > self._max_mb
             try:
@@ -102,6 +141,23 @@ class TaskRunner(_FORK.Process):  # type: ignore[name-defined]  # the fork conte
                 return  # the worker is gone
             if last:
                 return
+
+    def _run_one(self, task_id: str, payload: bytes, results: _ResultsWrittenNow) -> None:
+        from monitoring.logs import bind
+        from pipeline.core import faults
+
+        bind(task_id=task_id)  # not the previous task's, before Luigi's START binds the rest
+        faults.reset_counts()
+        try:
+            task = pickle.loads(payload)
+            # Luigi's own task process, run here instead of in a fork: the same dependency
+            # checks, events and result.
+            process = _original_create(self._pool.worker, task)
+            process.result_queue = results
+            process.run()
+        except Exception as exc:  # not the task's own failure (Luigi reports those)
+            log.exception("task runner %d could not run %s", os.getpid(), task_id)
+            results.put((task_id, FAILED, f"the task runner failed: {exc!r}", [], []))
 
     # -- in the worker ------------------------------------------------------------------------
     def poll(self) -> None:
@@ -114,8 +170,9 @@ class TaskRunner(_FORK.Process):  # type: ignore[name-defined]  # the fork conte
                     self.current = None
                     self.retiring = news == _LAST
 
-    def kill(self) -> None:
-        """Terminate the runner and whatever it started (Luigi's way for its task processes)."""
+    def end(self) -> None:
+        """Terminate the runner and whatever it started (as Luigi terminates its task
+        processes), killed if it is still there after a grace period."""
         try:
             import psutil
 
@@ -124,7 +181,10 @@ class TaskRunner(_FORK.Process):  # type: ignore[name-defined]  # the fork conte
             children = []
         with contextlib.suppress(Exception):
             self.terminate()
-            self.join(5)
+            self.join(_TERM_GRACE_S)
+            if self.is_alive():
+                self.kill()
+                self.join(_TERM_GRACE_S)
         for child in children:
             with contextlib.suppress(Exception):
                 child.terminate()
@@ -144,8 +204,9 @@ class RunnerPool:
     def reap(self) -> None:
         """Take every runner's news; forget the runners that have ended."""
         for runner in list(self.runners):
+            alive = runner.is_alive()  # first: news it sent before it ended is read below
             runner.poll()
-            if not runner.is_alive():
+            if not alive:
                 if runner.current is not None:
                     # Ended during its task (0 would mean it ended without it: a failure too).
                     runner.current.runner_exitcode = runner.exitcode or 1
@@ -184,11 +245,11 @@ class RunnerPool:
                 with contextlib.suppress(OSError):
                     runner.conn.send_bytes(_STOP)
             else:
-                runner.kill()
+                runner.end()
         for runner in self.runners:
-            runner.join(5)
+            runner.join(_TERM_GRACE_S)
             if runner.is_alive():
-                runner.kill()
+                runner.end()
             runner.conn.close()
         self.runners.clear()
 
@@ -205,20 +266,25 @@ class WarmTaskProcess:
         self.status_reporter = process.status_reporter
         self.worker_timeout = process.worker_timeout
         self.timeout_time = process.timeout_time
-        self.payload = payload
+        self.message = process.task.task_id.encode() + _SEP + payload
         self.runner: TaskRunner | None = None
         self.finished = False
         self.runner_exitcode: int | None = None
 
     def start(self) -> None:
-        runner = self.pool.take()
-        runner.current = self
-        self.runner = runner
-        try:
-            runner.conn.send_bytes(self.payload)
-        except OSError:  # it died between its last task and this one: this task never started
-            runner.current = None
-            self.runner_exitcode = runner.exitcode or -1
+        # A runner that ended between its last task and this one (its pipe is closed): the task
+        # never started there, so it goes to another.
+        for _ in range(3):
+            runner = self.pool.take()
+            try:
+                runner.conn.send_bytes(self.message)
+            except OSError:
+                runner.retiring = True
+                continue
+            runner.current = self
+            self.runner = runner
+            return
+        self.runner_exitcode = 1  # reported by Luigi as a process that died
 
     @property
     def pid(self) -> int | None:
@@ -236,7 +302,7 @@ class WarmTaskProcess:
 
     def terminate(self) -> None:
         if self.runner is not None and self.runner.current is self:
-            self.runner.kill()
+            self.runner.end()
             self.pool.reap()
 
     def join(self, timeout: float | None = None) -> None:

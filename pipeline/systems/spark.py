@@ -16,12 +16,14 @@ holds no connection); and the tests would start a JVM per test instead of one pe
 application's name from the task) with the driver started once per process. A ``spark://``
 master is still just a setting: the driver submits to it directly.
 
-Fork-safety: Luigi's ``--workers N`` forks a process per task (and so does a task with a
-``worker_timeout``), and a py4j gateway must not cross a fork, so the session is kept per pid: a
-forked task starts a driver of its own. Spark's tasks therefore run in the worker's own process
-(no ``worker_timeout``: one driver serves every week of a backfill) and bound their time on
-Spark's side instead (``job_timeout``: the jobs still running are cancelled). Run Spark work
-with one Luigi worker; Spark parallelises inside.
+Fork-safety: a py4j gateway must not cross a fork, so the session is kept per pid. Luigi's
+``--workers N`` (and a task with a ``worker_timeout``) runs tasks in other processes: warm
+ones kept for the next task (``pipeline.core.runners``), each starting a driver at its first Spark
+task, or with ``PIPELINE_TASKS_PER_PROCESS=1`` a fork per task, each starting its own. Spark's
+tasks therefore have no ``worker_timeout`` (with one Luigi worker they run in the worker's own
+process: one driver serves every week of a backfill) and bound their time on Spark's side
+instead (``job_timeout``: the jobs still running are cancelled). Run Spark work with one Luigi
+worker; Spark parallelises inside.
 """
 
 from __future__ import annotations
