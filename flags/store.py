@@ -63,8 +63,8 @@ def _fast_check() -> Callable[[Any], Any]:
     return fastjsonschema.compile(_schema())
 
 
-# Compiled now, once: Luigi forks a process per task, and a process that compiled it on first use
-# paid ~20-40 ms per task (the forked workers inherit the compiled function).
+# Compiled now, once: a process that compiled it on first use paid ~20-40 ms (Luigi's task
+# processes, forked from the worker, inherit the compiled function).
 _fast_check()
 
 

@@ -7,7 +7,7 @@ Every record is redacted first, then written twice:
   ``event.id`` (the record's own id), ``event.*`` (action, outcome, duration), ``error.type`` /
   ``error.message`` / ``error.stack_trace`` — and the context that follows one thing through the
   system: ``labels.flow``, ``labels.task_family``, ``labels.task_id``, ``labels.file_id``,
-  ``labels.run_id``. Several processes append to the same file (Luigi forks a process per task
+  ``labels.run_id``. Several processes append to the same file (the worker's task processes
   with ``--workers 2``): each record is one ``write`` to a file opened for appending, and the
   file is rotated at 20 MB (5 kept) under a lock, by whichever process finds it full first.
 - **the console** (stdout): with ``PIPELINE_LOG_FORMAT=text`` (the default) one concise line per

@@ -2,10 +2,10 @@
 
 Luigi's events (START, SUCCESS, FAILURE, BROKEN_TASK, TIMEOUT, PROCESS_FAILURE, PROCESSING_TIME)
 record, per flow and task family, runs by outcome and their duration; the flows record rows read,
-written and rejected per dataset, and alerts raised. Tasks run in several processes (Luigi forks
-a process per task with ``--workers 2``), so the cumulative values live in Redis (hash
-increments, atomic across processes) and every push sends the whole current set as one group
-(``job="luigi_etl"``): counters only ever grow, and a push replacing the group loses nothing.
+written and rejected per dataset, and alerts raised. Tasks run in several processes (the worker's
+task processes with ``--workers 2``: ``pipeline.core.runners``), so the cumulative values live in
+Redis (hash increments, atomic across processes) and every push sends the whole current set as one
+group (``job="luigi_etl"``): counters only ever grow, and a push replacing the group loses nothing.
 Pushed with ``pushadd`` (POST): at once when a task fails, when a run's worker ends (the run's last
 word), and after a task's success at most every ``PIPELINE_METRICS_PUSH_EVERY_S`` (5 s; a lease in
 Redis shared by every process: a year's backfill is ~200 tasks, and a push per task cost ~8 ms

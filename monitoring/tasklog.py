@@ -4,7 +4,7 @@
     04:11:44 done   sales.SalesWeekly week=2024-01-15  50 rows  2.1s
     04:11:44 FAILED sales.SalesAggregates week=2024-01-15  ValueError: no rows  0.3s
 
-Luigi's events fire in the process that runs the task (a forked one with ``--workers 2``), so the
+Luigi's events fire in the process that runs the task (a task process with ``--workers 2``), so the
 rows a task records (``monitoring.metrics.record_rows``) and its start time are kept per process
 and reset when a task starts. Progress of a long task (``PipelineTask.progress``) is logged at
 most every ``PROGRESS_EVERY_S`` seconds. In the JSON files the same records carry
