@@ -9,8 +9,8 @@ year's sales backfill (~160 tasks) spent about a third of its CPU there.
 Here each worker keeps as many runner processes as it has ``--workers``, forked from it, and
 hands each task to an idle one (the task pickled over the runner's pipe). The runner runs it
 exactly as Luigi's own task process does (``TaskProcess.run``: the dependency checks, the events,
-the result), writes the result to the worker's queue before it says it is free, and waits for the
-next task. For Luigi's worker nothing else changes:
+the result), sends the result back over its own pipe with the news that it is free, and waits
+for the next task. For Luigi's worker nothing else changes:
 
 - a runner that dies during a task (a crash, SIGKILL) is that task's ``PROCESS_FAILURE``, and
   the next task gets a fresh runner;
@@ -33,6 +33,7 @@ the worker's as it was when the runner was forked, plus what the runner's tasks 
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import ctypes
 import functools
@@ -41,6 +42,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import queue as queue_module
 import signal
 import time
 from multiprocessing.reduction import ForkingPickler
@@ -55,8 +57,8 @@ log = logging.getLogger(__name__)
 
 _FORK = multiprocessing.get_context("fork")
 _STOP = b"stop"
-_DONE = b"done"  # the task is done (its result is on the worker's queue)
-_LAST = b"last"  # ...and the runner ends now (replaced: its tasks or its size)
+_DONE = b"done"  # the task is done; its result, pickled, follows in the same message
+_LAST = b"last"  # the same, and the runner ends now (replaced: its tasks or its size)
 _SEP = b"\0"  # a task's message: its id, then the pickled task
 # How long the worker waits for a runner that has just put its result on the queue to say it is
 # free again, before it forks another runner instead.
@@ -74,31 +76,70 @@ def resident_mb() -> float:
 
 def _die_with_parent(parent: int) -> None:
     """SIGKILL this process when its parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    try:
+        if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) != 0:  # PR_SET_PDEATHSIG
+            log.warning("task runner: no parent-death signal (errno %d)", ctypes.get_errno())
+    except Exception as exc:  # not Linux
+        log.warning("task runner: no parent-death signal (%s)", type(exc).__name__)
     if os.getppid() != parent:  # it died before the signal was armed
         os._exit(1)
 
 
-class _ResultsWrittenNow:
-    """The worker's result queue, written at once: ``multiprocessing.Queue.put`` hands the
-    result to a thread that writes it later, and a runner says it is free right after; were it
-    killed in between (its next task's crash, a timeout), the result would be lost and Luigi
-    would wait for it forever. The same write as the queue's own thread (its pickler, its write
-    lock), done before ``put`` returns."""
+class _Captured:
+    """Where Luigi's task process puts its result inside a runner: the result then travels with
+    the runner's DONE on its own pipe, so a runner killed at any moment can only break that pipe
+    (a process killed while writing to a queue shared by many leaves it locked, or half a
+    message in it, and the worker waiting for ever)."""
 
-    def __init__(self, queue: Any) -> None:
-        self._queue = queue
+    def __init__(self) -> None:
+        self.items: list[Any] = []
 
     def put(self, item: Any) -> None:
-        queue = self._queue
-        if not all(hasattr(queue, a) for a in ("_sem", "_wlock", "_writer")):
-            queue.put(item)  # another Python's queue: its own way
-            return
-        queue._sem.acquire()  # as put() does: get() releases it
-        data = ForkingPickler.dumps(item)
-        with queue._wlock:
-            queue._writer.send_bytes(data)
+        self.items.append(item)
+
+
+class _ResultQueue:
+    """The worker's result queue as Luigi uses it (``get``, ``put``, ``close``): the results
+    its runners sent over their pipes first, then the queue's own (Luigi's task processes for
+    the tasks that run in a fork of their own). ``put`` from the worker's process (its dead or
+    timed-out tasks) goes straight to the results; from a forked task process, to the queue."""
+
+    def __init__(self, queue: Any, pool: RunnerPool) -> None:
+        self._queue = queue
+        self._pool = pool
+
+    def put(self, item: Any, *args: Any, **kwargs: Any) -> None:
+        if os.getpid() == self._pool.owner:
+            self._pool.results.append(item)
+        else:
+            self._queue.put(item, *args, **kwargs)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._pool.reap()
+            if self._pool.results:
+                return self._pool.results.popleft()
+            with contextlib.suppress(queue_module.Empty):
+                return self._queue.get(block=False)
+            left = None if deadline is None else deadline - time.monotonic()
+            if not block or (left is not None and left <= 0):
+                raise queue_module.Empty
+            # Woken at once by a runner; a forked task's result is seen within 20 ms.
+            wait_s = 0.02 if left is None else min(left, 0.02)
+            handles = [r.conn for r in self._pool.runners] + [
+                r.sentinel for r in self._pool.runners
+            ]
+            if handles:
+                multiprocessing.connection.wait(handles, timeout=wait_s)
+            else:
+                time.sleep(wait_s)
+
+    def close(self) -> None:
+        self._queue.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queue, name)
 
 
 class TaskRunner(_FORK.Process):  # type: ignore[name-defined]  # the fork context's Process
@@ -122,7 +163,6 @@ class TaskRunner(_FORK.Process):  # type: ignore[name-defined]  # the fork conte
             runner.conn.close()
         self.conn.close()
         conn = self._runner_end
-        results = _ResultsWrittenNow(self._pool.worker._task_result_queue)
         count = 0
         while True:
             try:
@@ -132,32 +172,42 @@ class TaskRunner(_FORK.Process):  # type: ignore[name-defined]  # the fork conte
             if message == _STOP:
                 return
             task_id, _, payload = message.partition(_SEP)
-            self._run_one(task_id.decode(), payload, results)
+            result = self._run_one(task_id.decode(), payload)
             count += 1
             last = count >= self._tasks_limit or resident_mb() > self._max_mb
             try:
-                conn.send_bytes(_LAST if last else _DONE)
+                conn.send_bytes((_LAST if last else _DONE) + result)
             except OSError:
                 return  # the worker is gone
             if last:
                 return
 
-    def _run_one(self, task_id: str, payload: bytes, results: _ResultsWrittenNow) -> None:
+    def _run_one(self, task_id: str, payload: bytes) -> bytes:
+        """Run one task; its result for the worker's queue, pickled."""
         from monitoring.logs import bind
         from pipeline.core import faults
 
         bind(task_id=task_id)  # not the previous task's, before Luigi's START binds the rest
         faults.reset_counts()
+        captured = _Captured()
         try:
             task = pickle.loads(payload)
             # Luigi's own task process, run here instead of in a fork: the same dependency
             # checks, events and result.
             process = _original_create(self._pool.worker, task)
-            process.result_queue = results
+            process.result_queue = captured
             process.run()
         except Exception as exc:  # not the task's own failure (Luigi reports those)
             log.exception("task runner %d could not run %s", os.getpid(), task_id)
-            results.put((task_id, FAILED, f"the task runner failed: {exc!r}", [], []))
+            if not captured.items:
+                captured.put((task_id, FAILED, f"the task runner failed: {exc!r}", [], []))
+        if not captured.items:
+            captured.put((task_id, FAILED, "the task runner got no result from the task", [], []))
+        try:
+            return bytes(ForkingPickler.dumps(captured.items[-1]))
+        except Exception as exc:
+            why = f"the task's result could not be pickled: {exc!r}"
+            return bytes(ForkingPickler.dumps((task_id, FAILED, why, [], [])))
 
     # -- in the worker ------------------------------------------------------------------------
     def poll(self) -> None:
@@ -165,10 +215,12 @@ class TaskRunner(_FORK.Process):  # type: ignore[name-defined]  # the fork conte
         with contextlib.suppress(EOFError, OSError):
             while self.current is not None and self.conn.poll():
                 news = self.conn.recv_bytes()
-                if news in (_DONE, _LAST):
+                kind, result = news[: len(_DONE)], news[len(_DONE) :]
+                if kind in (_DONE, _LAST):
+                    self._pool.results.append(pickle.loads(result))
                     self.current.finished = True
                     self.current = None
-                    self.retiring = news == _LAST
+                    self.retiring = kind == _LAST
 
     def end(self) -> None:
         """Terminate the runner and whatever it started (as Luigi terminates its task
@@ -197,6 +249,7 @@ class RunnerPool:
         self.worker = worker
         self.owner = os.getpid()
         self.runners: list[TaskRunner] = []
+        self.results: collections.deque[Any] = collections.deque()  # for the worker's get()
         flows = load_settings().flows
         self.tasks_limit = flows.tasks_per_process
         self.max_mb = flows.task_process_max_mb
@@ -319,6 +372,10 @@ def _pool(worker: luigi.worker.Worker) -> RunnerPool:
     if pool is None or pool.owner != os.getpid():
         pool = RunnerPool(worker)
         worker._warm_runners = pool  # type: ignore[attr-defined]
+        queue = worker._task_result_queue
+        if isinstance(queue, _ResultQueue):
+            queue = queue._queue
+        worker._task_result_queue = _ResultQueue(queue, pool)
         _pools.append(pool)
     return pool
 
