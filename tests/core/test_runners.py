@@ -113,6 +113,18 @@ def test_dynamic_dependencies_run_in_the_warm_processes(tmp_path: Path) -> None:
     assert len(set(ran.values())) <= 2
 
 
+def test_a_task_that_cannot_be_pickled_runs_in_a_fork_of_its_own_beside_them(
+    tmp_path: Path,
+) -> None:
+    result = run("Mixed", "--count", "9", "--folder", str(tmp_path), "--workers", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    ran = pids(tmp_path)
+    forked = {v for k, v in ran.items() if k.startswith("unpicklable-")}
+    warm = {v for k, v in ran.items() if not k.startswith("unpicklable-")}
+    assert len(ran) == 9 and len(forked) == 3  # a process each
+    assert len(warm) <= 2 and not forked & warm
+
+
 def test_a_task_over_its_timeout_is_terminated_with_its_process(tmp_path: Path) -> None:
     began = time.monotonic()
     result = run("Hangs", "--folder", str(tmp_path), "--workers", "2", timeout=60)
