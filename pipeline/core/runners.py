@@ -60,8 +60,8 @@ _STOP = b"stop"
 _DONE = b"done"  # the task is done; its result, pickled, follows in the same message
 _LAST = b"last"  # the same, and the runner ends now (replaced: its tasks or its size)
 _SEP = b"\0"  # a task's message: its id, then the pickled task
-# How long the worker waits for a runner that has just put its result on the queue to say it is
-# free again, before it forks another runner instead.
+# How long the worker waits for a busy runner to send its result and so be free again, before it
+# forks another runner instead.
 _FREE_WAIT_S = 1.0
 # Seconds a terminated runner has to end before it is killed.
 _TERM_GRACE_S = 5.0
@@ -126,14 +126,7 @@ class _ResultQueue:
             if not block or (left is not None and left <= 0):
                 raise queue_module.Empty
             # Woken at once by a runner; a forked task's result is seen within 20 ms.
-            wait_s = 0.02 if left is None else min(left, 0.02)
-            handles = [r.conn for r in self._pool.runners] + [
-                r.sentinel for r in self._pool.runners
-            ]
-            if handles:
-                multiprocessing.connection.wait(handles, timeout=wait_s)
-            else:
-                time.sleep(wait_s)
+            self._pool.wait(0.02 if left is None else min(left, 0.02))
 
     def close(self) -> None:
         self._queue.close()
@@ -276,17 +269,22 @@ class RunnerPool:
             idle = [r for r in self.runners if r.current is None and not r.retiring]
             if idle:
                 return idle[0]
-            size = max(1, int(getattr(self.worker, "worker_processes", 1)))
             working = [r for r in self.runners if not r.retiring]
-            if len(working) < size or time.monotonic() > waited_until:
+            if len(working) < self.worker.worker_processes or time.monotonic() > waited_until:
                 runner = TaskRunner(self, self.tasks_limit, self.max_mb)
                 runner.start()
                 runner._runner_end.close()
                 self.runners.append(runner)
                 return runner
-            multiprocessing.connection.wait(
-                [r.conn for r in self.runners] + [r.sentinel for r in self.runners], timeout=0.05
-            )
+            self.wait(0.05)
+
+    def wait(self, timeout: float) -> None:
+        """Until a runner has news or ends, at most ``timeout`` seconds."""
+        handles = [r.conn for r in self.runners] + [r.sentinel for r in self.runners]
+        if handles:
+            multiprocessing.connection.wait(handles, timeout=timeout)
+        else:
+            time.sleep(timeout)
 
     def stop(self) -> None:
         """End every runner: idle ones are told to stop, busy ones are terminated."""
@@ -357,11 +355,6 @@ class WarmTaskProcess:
         if self.runner is not None and self.runner.current is self:
             self.runner.end()
             self.pool.reap()
-
-    def join(self, timeout: float | None = None) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.is_alive() and (deadline is None or time.monotonic() < deadline):
-            time.sleep(0.01)
 
 
 _original_create = luigi.worker.Worker._create_task_process

@@ -61,7 +61,7 @@ from pipeline.sales.engines import (
 from pipeline.sales.transform import describe_changes, week_prefix
 from pipeline.systems import postgres
 from pipeline.systems.clickhouse import ClickHouse, csv_chunks, replace_partition
-from pipeline.systems.postgres import serialize_ddl, transaction
+from pipeline.systems.postgres import transaction
 from pipeline.systems.spark import SparkTask
 
 if TYPE_CHECKING:
@@ -198,11 +198,9 @@ class SalesAggregates(SalesTask):
                 # A week is ~2% of a year: read it through the BRIN index on sale_date. Right
                 # after a load the planner's statistics are stale and it picks a full scan.
                 postgres.run(cur, "sales/prefer_index")
-                if not postgres.table_exists(cur, "sales.sales_agg"):
-                    # Only then the DDL lock: held to the commit, it would make every week's
-                    # aggregate wait for the others.
-                    serialize_ddl(cur, "sales.sales_agg")
-                    postgres.run(cur, "sales/create_sales_agg")
+                # The DDL lock only when the table is missing: held to the commit, it would
+                # make every week's aggregate wait for the others.
+                postgres.ensure_table(cur, "sales.sales_agg", "sales/create_sales_agg")
                 postgres.run(cur, "sales/delete_week", {"week": self.week})
                 rows = insert_week(cur, self.week, computed)
                 check_counted(cur, self.week, inputs)

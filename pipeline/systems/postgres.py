@@ -433,10 +433,16 @@ def ensure_table_once(table: str, statement: str) -> None:
     if key in _tables_made:
         return
     with transaction() as cur:
-        if not table_exists(cur, table):
-            serialize_ddl(cur, table)
-            run(cur, statement)
+        ensure_table(cur, table, statement)
     _tables_made.add(key)
+
+
+def ensure_table(cur: psycopg2.extensions.cursor, table: str, statement: str) -> None:
+    """``table`` exists in ``cur``'s transaction, made by the named ``CREATE`` statement if
+    missing; the DDL lock (held to the commit) only then."""
+    if not table_exists(cur, table):
+        serialize_ddl(cur, table)
+        run(cur, statement)
 
 
 def forget_made_tables() -> None:
